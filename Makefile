@@ -1,0 +1,32 @@
+# microslip: the two commands a new user needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+
+.PHONY: venv install demo test lint typecheck bench train clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+	$(PIP) install -e '.[litert,dev]'
+	touch $@
+
+venv install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/microslip demo
+
+test: $(VENV)/.installed
+	$(VENV)/bin/microslip models fetch
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check edge tests training benchmarks
+	$(VENV)/bin/ruff format --check edge tests training benchmarks
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy edge
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

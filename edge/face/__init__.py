@@ -1,0 +1,1 @@
+"""Face detection, landmark mesh and tracking (TFLite models from MediaPipe wheels)."""
