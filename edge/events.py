@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 from edge.errors import InputError
+from edge.motion import Motion
 
 EMOTIONS: tuple[str, ...] = (
     "happiness",
@@ -61,6 +62,7 @@ class SlipEvent:
     partial: bool
     time: str  # ISO-8601 UTC wall clock of the apex
     models: tuple[ModelRef, ...] = field(default_factory=tuple)
+    motion: Motion | None = None  # only with [events] include_motion (edge/motion.py)
 
     @property
     def duration_ms(self) -> float:
@@ -79,7 +81,7 @@ def event_schema() -> dict[str, Any]:
 def event_to_dict(ev: SlipEvent) -> dict[str, Any]:
     """The JSON-ready payload of one event (keys and order as in the schema)."""
     scores = dict(ev.scores)
-    return {
+    d: dict[str, Any] = {
         "version": SCHEMA_VERSION,
         "id": ev.id,
         "device": ev.device,
@@ -101,6 +103,9 @@ def event_to_dict(ev: SlipEvent) -> dict[str, Any]:
         "time": ev.time,
         "model": [{"name": m.name, "sha256": m.sha256} for m in ev.models],
     }
+    if ev.motion is not None:
+        d["motion"] = ev.motion.to_dict()
+    return d
 
 
 def event_to_json(ev: SlipEvent) -> str:
@@ -128,6 +133,7 @@ def event_from_dict(d: dict[str, Any]) -> SlipEvent:
         partial=bool(d["partial"]),
         time=d["time"],
         models=tuple(ModelRef(m["name"], m["sha256"]) for m in d["model"]),
+        motion=Motion.from_dict(d["motion"]) if "motion" in d else None,
     )
 
 

@@ -156,3 +156,36 @@ def test_animation_rejects_unknown_suffix(tmp_path: Path) -> None:
     assert motion is not None
     with pytest.raises(InputError):
         write_animation(motion, str(tmp_path / "x.mp4"))
+
+
+def test_event_with_motion_validates_and_round_trips() -> None:
+    import dataclasses
+
+    from edge.events import (
+        EMOTIONS,
+        SlipEvent,
+        event_from_json,
+        event_to_dict,
+        event_to_json,
+        validate,
+    )
+
+    frames = _frames(31, smile_px=6.0)
+    motion = _record(frames).motion_for(1, 0, frames[-1].t_ns)
+    ev = SlipEvent(
+        id="dev-1-0", device="dev", track_id=1, type="micro", emotion="happiness",
+        confidence=0.8, scores=tuple((e, 0.8 if e == "happiness" else 0.0) for e in EMOTIONS),
+        onset_ns=0, apex_ns=frames[15].t_ns, offset_ns=frames[-1].t_ns, intensity=0.4,
+        action_units=(("AU12", 0.4),), laterality="both", partial=True,
+        time="2026-01-01T00:00:00Z", motion=motion,
+    )  # fmt: skip
+    d = event_to_dict(ev)
+    validate(d)
+    back = event_from_json(event_to_json(ev))
+    assert back.motion is not None and motion is not None
+    assert np.array_equal(back.motion.points, motion.points)
+    # Without motion the key is absent, and a tampered motion is rejected.
+    assert "motion" not in event_to_dict(dataclasses.replace(ev, motion=None))
+    d["motion"]["frames"][0] = d["motion"]["frames"][0][:-2]
+    with pytest.raises(InputError):
+        validate(d)
