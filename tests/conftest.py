@@ -1,0 +1,22 @@
+"""Shared pytest fixtures (each helper adds its own, small and documented)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.broker import Mosquitto, find_mosquitto
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real mosquitto on a free 127.0.0.1 port, anonymous, no persistence."""
+    if find_mosquitto() is None:
+        pytest.skip("mosquitto not installed (.ci/run installs it)")
+    broker = Mosquitto(tmp_path).start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
