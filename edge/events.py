@@ -244,7 +244,9 @@ def _mini_validate(
                 errs.append((path, f"additional property {key!r} is not allowed"))
             elif isinstance(s.get("additionalProperties"), dict):
                 errs += _mini_validate(value, s["additionalProperties"], root, sub)
-    if isinstance(d, list) and "items" in s:
-        for i, item in enumerate(d):
+    if isinstance(d, list):
+        if len(d) < s.get("minItems", 0) or len(d) > s.get("maxItems", len(d)):
+            errs.append((path, f"array of {len(d)} items has a bad length"))
+        for i, item in enumerate(d if "items" in s else ()):
             errs += _mini_validate(item, s["items"], root, f"{path}.{i}" if path else str(i))
     return errs

@@ -134,3 +134,11 @@ def test_non_finite_values_never_reach_json() -> None:
         event_to_json(make_event(intensity=float("nan")))
     with pytest.raises(InputError, match="not JSON"):
         event_from_json("{")
+
+
+def test_fallback_validator_checks_array_lengths() -> None:
+    schema = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "integer"}}
+    assert _mini_validate([1, 2], schema, schema, "") == []
+    assert _mini_validate([1], schema, schema, "x")[0][0] == "x"
+    assert _mini_validate([1, 2, 3, 4], schema, schema, "")
+    assert _mini_validate([1, "a"], schema, schema, "")[0][0] == "1"
