@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: venv install demo test lint typecheck bench train clean
+.PHONY: venv install demo test lint typecheck bench train clean pi-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(VENV)/.installed
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy edge
+
+# Install and run on emulated arm64 Debian Bookworm (a Pi's userland); needs root, see README.
+pi-check: $(VENV)/.installed
+	$(VENV)/bin/microslip models fetch
+	scripts/arm64-check --host-python $(PY)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
