@@ -86,6 +86,7 @@ def test_stream_delivers_hello_then_live_slips_and_stats(server: WebServer) -> N
     assert got[0][0] == "slip" and got[0][1]["emotion"] == "fear"
     assert got[1] == ("stats", {"fps": 30.0})
     assert got[2] == ("status", "offline")
+    resp.close()
     conn.close()
 
 
@@ -169,8 +170,10 @@ def test_port_in_use_logs_one_clear_error(
 def test_stop_ends_open_streams(server: WebServer) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     conn.request("GET", "/api/stream")
-    events = sse_events(conn.getresponse())
+    resp = conn.getresponse()
+    events = sse_events(resp)
     assert next(events)[0] == "hello"
     server.stop()
     assert list(events) == []  # the stream ended cleanly
+    resp.close()
     conn.close()
