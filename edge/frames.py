@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -83,7 +83,6 @@ class _Closing:
         self.close()
 
 
-@runtime_checkable
 class FrameSource(Protocol):
     """Anything that yields :class:`Frame` s: a clip, the camera, a synthetic generator."""
 
@@ -120,7 +119,6 @@ class FrameSource(Protocol):
     ) -> None: ...
 
 
-@runtime_checkable
 class FaceSource(Protocol):
     """Anything that yields :class:`FaceFrame` s without pixels: a landmark recording."""
 
@@ -160,9 +158,10 @@ class FaceSource(Protocol):
 class VideoFileSource(_Closing):
     """A video file decoded with OpenCV; RGB frames, clip time from 0 in ``t_ns``."""
 
-    # Extra grabs tried after a failed one before deciding the clip has ended: a corrupt packet
-    # mid-stream fails one grab, the end of the file fails all of them.
-    _RETRIES = 3
+    # Consecutive failed grabs tolerated before deciding the clip has ended: FFmpeg fails one
+    # grab per corrupt packet and then recovers at the next keyframe; the end of the file
+    # fails every grab (and is not retried once the container's frame count is reached).
+    _RETRIES = 64
 
     def __init__(self, path: str | Path, fps: float | None = None) -> None:
         """Open ``path``; ``fps`` is used only when the container states no frame rate."""
@@ -199,6 +198,11 @@ class VideoFileSource(_Closing):
     def fps(self) -> float:
         """Container frame rate."""
         return self._fps
+
+    @property
+    def frame_count(self) -> int:
+        """Frames the container claims to hold (an estimate; 0 when unknown)."""
+        return self._frame_count
 
     @property
     def dropped(self) -> int:
@@ -274,6 +278,13 @@ class VideoFileSource(_Closing):
             yield first
         while (frame := self._next()) is not None:
             yield frame
+        if not self._closed and self._pos < self._frame_count:
+            log.warning(
+                "%s: stream ended after %d of %d frames (truncated or corrupt)",
+                self.path,
+                self._pos,
+                self._frame_count,
+            )
 
     def close(self) -> None:
         """Release the decoder."""
@@ -315,6 +326,11 @@ class SyntheticSource(_Closing):
     def fps(self) -> float:
         """Configured frame rate."""
         return self._fps
+
+    @property
+    def frame_count(self) -> int:
+        """Frames this source will yield."""
+        return self.frames - len({i for i in self.drop if 0 <= i < self.frames})
 
     @property
     def dropped(self) -> int:

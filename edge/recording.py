@@ -204,6 +204,11 @@ class LandmarkFileSource(_Closing):
         return int(self._data["t_ns"].shape[0])
 
     @property
+    def frame_count(self) -> int:
+        """Frames in the recording (same as :attr:`frames`, the name every source shares)."""
+        return self.frames
+
+    @property
     def dropped(self) -> int:
         """Frames missing from the recording, from gaps in ``t_ns``."""
         return self._clock.dropped

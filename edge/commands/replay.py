@@ -1,0 +1,102 @@
+"""``microslip replay CLIP``: run a clip or a landmark recording through the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from edge.errors import InputError
+
+
+def register(sub: Any) -> None:
+    """Add the ``replay`` subcommand to the CLI."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "replay",
+        help="run a video clip or a recorded .npz through the pipeline",
+        description="Replay a video file or a landmark recording (.npz) through face tracking, "
+        "features and the spotter; print a summary, optionally write per-frame landmarks and "
+        "events as JSON lines.",
+    )
+    parser.add_argument("clip", type=Path, help="video file (mp4, mov, ...) or recording (.npz)")
+    parser.add_argument(
+        "--frames-out", type=Path, metavar="FRAMES.jsonl", help="write one JSON line per frame"
+    )
+    parser.add_argument(
+        "--events-out", type=Path, metavar="EVENTS.jsonl", help="write one JSON line per event"
+    )
+    parser.add_argument("--mesh", choices=("468", "478"), default="468", help="landmark mesh")
+    parser.add_argument(
+        "--no-spot", action="store_true", help="landmarks only: no features, no events"
+    )
+    parser.add_argument("--device-id", default="replay", help="device id put in events")
+    parser.add_argument(
+        "--realtime", action="store_true", help="pace frames at the clip's own frame rate"
+    )
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    parser.add_argument(
+        "--fps", type=float, default=None, help="frame rate to assume if the clip states none"
+    )
+    parser.set_defaults(func=run)
+
+
+def open_output(path: Path | None) -> IO[str] | None:
+    """Open a JSON-lines output file, turning OS errors into one clear message."""
+    if path is None:
+        return None
+    try:
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the caller
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def run(args: argparse.Namespace) -> int:
+    """Replay ``args.clip``; print the summary; return 0."""
+    from edge.events import event_to_json
+    from edge.frames import open_source
+    from edge.pipeline import Pipeline, PipelineResult
+    from edge.progress import Progress
+    from edge.replay import face_frame_to_dict, replay
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
+    pipeline = Pipeline(device_id=args.device_id, mesh=args.mesh, spot=not args.no_spot)
+    with open_source(args.clip, fps=args.fps) as source:
+        frames_fh = open_output(args.frames_out)
+        events_fh = open_output(args.events_out)
+        try:
+
+            def on_result(result: PipelineResult) -> None:
+                if frames_fh is not None:
+                    line = json.dumps(face_frame_to_dict(result.face_frame), allow_nan=False)
+                    frames_fh.write(line + "\n")
+
+            def on_events(events: list[Any]) -> None:
+                if events_fh is not None:
+                    for ev in events:
+                        events_fh.write(event_to_json(ev) + "\n")
+
+            total = getattr(source, "frame_count", None)
+            progress = Progress(f"replay {source.name}", total=total)
+            summary = replay(
+                source,
+                pipeline,
+                on_result=on_result,
+                realtime=args.realtime,
+                on_events=on_events,
+                max_frames=args.max_frames,
+                progress=progress,
+            )
+        finally:
+            for fh in (frames_fh, events_fh):
+                if fh is not None:
+                    fh.close()
+    for line in summary.lines():
+        print(line)
+    for path, what in ((args.frames_out, "frames"), (args.events_out, "events")):
+        if path is not None:
+            print(f"{what} written to {path}")
+    sys.stdout.flush()
+    return 0

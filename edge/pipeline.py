@@ -1,0 +1,223 @@
+"""Pipeline: FaceTracker → FeatureExtractor → Spotter, shared by replay, record, demo and run.
+
+The face stage, features and spotter are imported lazily: a recording replays without any
+TFLite runtime, and ``spot=False`` runs landmarks only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from edge.errors import MicroslipError
+from edge.frames import check_image
+from edge.types import AUFrame, FaceFrame, Frame
+
+if TYPE_CHECKING:
+    from edge.events import SlipEvent
+
+log = logging.getLogger(__name__)
+
+
+class SpottingUnavailable(MicroslipError):
+    """Spotting was asked for but the features/spotter modules are not in this build."""
+
+    exit_code = 3
+
+
+class FaceStage(Protocol):
+    """What the pipeline needs from the face stage (``edge.face.pipeline.FaceTracker``)."""
+
+    stage_times: dict[str, float]
+
+    def process(self, frame: Frame) -> FaceFrame:
+        """All faces in one frame."""
+        ...
+
+
+class FeatureStage(Protocol):
+    """What the pipeline needs from ``edge.features.FeatureExtractor``."""
+
+    def update(self, face_frame: FaceFrame) -> list[AUFrame]:
+        """One AUFrame per tracked face."""
+        ...
+
+    def end_track(self, track_id: int) -> None:
+        """Forget a lost track's baseline."""
+        ...
+
+
+class SpotStage(Protocol):
+    """What the pipeline needs from ``edge.spotting.Spotter``."""
+
+    def push(self, au_frame: AUFrame) -> list[SlipEvent]:
+        """Events whose offset has passed."""
+        ...
+
+    def end_track(self, track_id: int) -> list[SlipEvent]:
+        """A track was lost: cut or drop its open expression."""
+        ...
+
+    def flush(self) -> list[SlipEvent]:
+        """End of stream: everything still open."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineResult:
+    """Everything one frame produced, plus how long each stage took (seconds)."""
+
+    face_frame: FaceFrame
+    au_frames: tuple[AUFrame, ...]
+    events: tuple[SlipEvent, ...]
+    stage_times: dict[str, float] = field(default_factory=dict)
+
+
+class StageTimings:
+    """Per-stage durations of the most recent frames, for medians and p99s in summaries."""
+
+    def __init__(self, keep: int = 20_000) -> None:
+        # bounded: the service runs for months, a summary needs only recent frames
+        self._keep = keep
+        self._times: dict[str, deque[float]] = {}
+
+    def add(self, times: dict[str, float]) -> None:
+        """Record one frame's stage durations (seconds)."""
+        for stage, seconds in times.items():
+            self._times.setdefault(stage, deque(maxlen=self._keep)).append(seconds)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """``{stage: {"median_ms", "p99_ms", "mean_ms", "n"}}`` over the kept frames."""
+        out: dict[str, dict[str, float]] = {}
+        for stage, values in self._times.items():
+            a = np.fromiter(values, dtype=np.float64) * 1e3
+            out[stage] = {
+                "median_ms": float(np.median(a)),
+                "p99_ms": float(np.percentile(a, 99)),
+                "mean_ms": float(a.mean()),
+                "n": float(a.size),
+            }
+        return out
+
+
+def _load_spotting(device_id: str, model_path: str | None) -> tuple[FeatureStage, SpotStage]:
+    try:
+        from edge.features import FeatureExtractor
+        from edge.spotting import Spotter
+    except ImportError as exc:
+        raise SpottingUnavailable(
+            f"spotting is not available in this build ({exc}); run with --no-spot for "
+            "landmarks only"
+        ) from exc
+    features: Any = FeatureExtractor()
+    spotter: Any = Spotter(device_id=device_id, model_path=model_path)
+    return features, spotter
+
+
+class Pipeline:
+    """Frame (or recorded FaceFrame) in, faces + action features + finished events out."""
+
+    def __init__(
+        self,
+        device_id: str = "dev",
+        mesh: str = "468",
+        spot: bool = True,
+        *,
+        max_faces: int = 4,
+        detect_every: int = 10,
+        num_threads: int = 1,
+        model_path: str | None = None,
+        tracker: FaceStage | None = None,
+        features: FeatureStage | None = None,
+        spotter: SpotStage | None = None,
+    ) -> None:
+        """Build the stages; ``tracker``/``features``/``spotter`` may be given ready-made."""
+        if str(mesh) not in ("468", "478"):
+            raise MicroslipError(f"mesh must be 468 or 478, got {mesh!r}")
+        self.device_id = device_id
+        self.mesh = str(mesh)
+        self.spot = spot
+        self._tracker_args: dict[str, Any] = {
+            "mesh": self.mesh,
+            "max_faces": max_faces,
+            "detect_every": detect_every,
+            "num_threads": num_threads,
+        }
+        self._tracker = tracker
+        self._features: FeatureStage | None = features
+        self._spotter: SpotStage | None = spotter
+        if spot and (features is None or spotter is None):
+            f, s = _load_spotting(device_id, model_path)
+            self._features = features or f
+            self._spotter = spotter or s
+        self._tracks: set[int] = set()
+        self.timings = StageTimings()
+        self.frames = 0
+
+    @property
+    def tracker(self) -> FaceStage:
+        """The face stage, built (models verified and loaded) on first use."""
+        if self._tracker is None:
+            try:
+                from edge.face.pipeline import FaceTracker
+            except ImportError as exc:
+                raise MicroslipError(
+                    f"face tracking is not available in this build ({exc})"
+                ) from exc
+            self._tracker = FaceTracker(**self._tracker_args)
+        return self._tracker
+
+    def process(self, frame: Frame) -> PipelineResult:
+        """Run one camera/clip frame through every stage; a bad image raises InputError."""
+        check_image(frame.image)
+        tracker = self.tracker
+        t0 = time.perf_counter()
+        face_frame = tracker.process(frame)
+        total = time.perf_counter() - t0
+        times = {k: float(v) for k, v in tracker.stage_times.items()}
+        times["faces"] = total
+        return self._downstream(face_frame, times)
+
+    def process_faces(self, face_frame: FaceFrame) -> PipelineResult:
+        """Run a recorded FaceFrame through features and spotter (the face stage is skipped)."""
+        return self._downstream(face_frame, {})
+
+    def _downstream(self, face_frame: FaceFrame, times: dict[str, float]) -> PipelineResult:
+        self.frames += 1
+        events: list[SlipEvent] = []
+        au_frames: Sequence[AUFrame] = ()
+        current = {face.track_id for face in face_frame.faces}
+        lost = sorted(self._tracks - current)
+        self._tracks = current
+        if self._features is not None and self._spotter is not None:
+            t0 = time.perf_counter()
+            for track_id in lost:
+                self._features.end_track(track_id)
+            au_frames = self._features.update(face_frame)
+            t1 = time.perf_counter()
+            for track_id in lost:
+                events += self._spotter.end_track(track_id)
+            for au in au_frames:
+                events += self._spotter.push(au)
+            times["features"] = t1 - t0
+            times["spot"] = time.perf_counter() - t1
+        for track_id in lost:
+            log.debug("track %d ended at frame %d", track_id, face_frame.index)
+        self.timings.add(times)
+        return PipelineResult(face_frame, tuple(au_frames), tuple(events), times)
+
+    def finish(self) -> list[SlipEvent]:
+        """End of stream: flush the spotter (it closes every open track) and forget tracks."""
+        events: list[SlipEvent] = []
+        if self._features is not None and self._spotter is not None:
+            events = list(self._spotter.flush())
+            for track_id in sorted(self._tracks):
+                self._features.end_track(track_id)
+        self._tracks = set()
+        return events
