@@ -1,0 +1,118 @@
+"""Rotated square regions of interest, the affine maps of their crops, and box overlap.
+
+Conventions follow MediaPipe's face graphs so our landmarks match its reference: a ROI is
+a pixel square centred on (cx, cy), side ``size``, rotated by ``rotation`` radians; the
+crop maps the ROI's corners to 0 and the tensor side (not side - 1), like its
+ImageToTensor converter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+# ROI expansion used by MediaPipe's face graphs (detection -> ROI and landmarks -> ROI).
+ROI_SCALE = 1.5
+# Mesh landmarks whose line gives the head roll: outer corners of the two eyes.
+MESH_ROLL_POINTS = (33, 263)
+# BlazeFace keypoints giving the head roll: the two eye centres.
+DETECTION_ROLL_POINTS = (0, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Roi:
+    """A rotated square in image pixels: centre, side length and rotation (radians)."""
+
+    cx: float
+    cy: float
+    size: float
+    rotation: float
+
+    def box(self) -> tuple[float, float, float, float]:
+        """Axis-aligned (x0, y0, x1, y1) of the unrotated square, as MediaPipe compares ROIs."""
+        h = self.size / 2
+        return (self.cx - h, self.cy - h, self.cx + h, self.cy + h)
+
+
+def normalize_radians(angle: float) -> float:
+    """Wrap an angle into [-pi, pi)."""
+    return angle - 2 * math.pi * math.floor((angle + math.pi) / (2 * math.pi))
+
+
+def roll(p0: npt.NDArray[np.float32], p1: npt.NDArray[np.float32]) -> float:
+    """Rotation that brings the line p0 -> p1 (image pixels, y down) to horizontal."""
+    return normalize_radians(
+        -math.atan2(-(float(p1[1]) - float(p0[1])), float(p1[0]) - float(p0[0]))
+    )
+
+
+def roi_around(
+    x0: float, y0: float, x1: float, y1: float, rotation: float, scale: float = ROI_SCALE
+) -> Roi:
+    """Square ROI on a box's centre: long side times ``scale``, rotated by ``rotation``."""
+    side = max(x1 - x0, y1 - y0) * scale
+    return Roi((x0 + x1) / 2, (y0 + y1) / 2, side, rotation)
+
+
+def roi_from_landmarks(points: npt.NDArray[np.float32]) -> Roi:
+    """Next frame's ROI from a mesh: its bounding box, rolled by the eye-corner line."""
+    xy = points[:, :2]
+    lo = xy.min(axis=0)
+    hi = xy.max(axis=0)
+    a, b = MESH_ROLL_POINTS
+    return roi_around(float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]), roll(xy[a], xy[b]))
+
+
+def crop_matrix(roi: Roi, width: int, height: int) -> npt.NDArray[np.float64]:
+    """2x3 affine map from crop-tensor pixels (u, v) to image pixels for a rotated ROI.
+
+    Use it with ``cv2.WARP_INVERSE_MAP`` to crop, and directly to project model outputs
+    (given in tensor pixels) back to the image.
+    """
+    c = math.cos(roi.rotation)
+    s = math.sin(roi.rotation)
+    sx = roi.size / width
+    sy = roi.size / height
+    half = roi.size / 2
+    return np.array(
+        [
+            [c * sx, -s * sy, roi.cx - half * c + half * s],
+            [s * sx, c * sy, roi.cy - half * s - half * c],
+        ],
+        dtype=np.float64,
+    )
+
+
+def letterbox_matrix(img_w: int, img_h: int, width: int, height: int) -> npt.NDArray[np.float64]:
+    """Affine map from a square tensor to the whole image, padded to keep its aspect ratio."""
+    side = float(max(img_w, img_h))
+    return crop_matrix(Roi(img_w / 2, img_h / 2, side, 0.0), width, height)
+
+
+def apply_affine(
+    m: npt.NDArray[np.float64], pts: npt.NDArray[np.float32], out: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Map (x, y) columns of ``pts`` through ``m`` into ``out[:, :2]`` (no allocation)."""
+    x = pts[:, 0]
+    y = pts[:, 1]
+    np.multiply(x, m[0, 0], out=out[:, 0])
+    out[:, 0] += m[0, 1] * y
+    out[:, 0] += m[0, 2]
+    np.multiply(x, m[1, 0], out=out[:, 1])
+    out[:, 1] += m[1, 1] * y
+    out[:, 1] += m[1, 2]
+    return out
+
+
+def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes; 0 when either is empty."""
+    ix = min(a[2], b[2]) - max(a[0], b[0])
+    iy = min(a[3], b[3]) - max(a[1], b[1])
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0

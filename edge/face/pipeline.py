@@ -1,0 +1,147 @@
+"""FaceTracker: one Frame in, every tracked face out (BlazeFace + mesh + ROI tracking).
+
+Each tracked face's ROI comes from its previous frame's landmarks, so the detector runs
+only when nothing is tracked, or every ``detect_every`` frames while there is room for
+more faces. A face whose mesh presence score falls below ``min_presence`` ends its track.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.errors import ConfigError, InputError
+from edge.face.detector import FaceDetector
+from edge.face.geometry import roi_from_landmarks
+from edge.face.landmarks import FaceMesh
+from edge.face.tracker import Track, drop_duplicates, new_face_rois
+from edge.types import Face, FaceFrame, Frame
+
+log = logging.getLogger(__name__)
+
+STAGES = ("detect", "crop", "mesh", "track")
+
+
+class FaceTracker:
+    """Detects, meshes and tracks up to ``max_faces`` faces with stable track ids."""
+
+    def __init__(
+        self,
+        mesh: str = "468",
+        max_faces: int = 4,
+        detect_every: int = 10,
+        runtime: str | None = None,
+        num_threads: int = 1,
+        *,
+        min_detection: float = 0.5,
+        min_presence: float = 0.5,
+        tiled: bool = True,
+        models_dir: Path | None = None,
+    ) -> None:
+        if max_faces < 1:
+            raise ConfigError(f"max_faces must be at least 1, got {max_faces}")
+        if detect_every < 1:
+            raise ConfigError(f"detect_every must be at least 1, got {detect_every}")
+        if not 0.0 < min_presence < 1.0 or not 0.0 < min_detection < 1.0:
+            raise ConfigError("min_presence and min_detection must lie strictly between 0 and 1")
+        self.mesh_name = mesh
+        self.mesh = FaceMesh(mesh, num_threads=num_threads, runtime=runtime, models_dir=models_dir)
+        self.detector = FaceDetector(
+            min_score=min_detection, num_threads=num_threads, runtime=runtime, models_dir=models_dir
+        )
+        self.max_faces = max_faces
+        self.detect_every = detect_every
+        self.min_presence = min_presence
+        self.tiled = tiled
+        self.stage_times: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+        self.ended: tuple[int, ...] = ()
+        self.detections = 0
+        self._tracks: list[Track] = []
+        self._next_id = 1
+        self._since_detect = detect_every  # detect on the first frame
+        self._since_tiled = detect_every
+
+    @property
+    def track_ids(self) -> tuple[int, ...]:
+        """Ids of the faces currently tracked."""
+        return tuple(t.track_id for t in self._tracks)
+
+    def reset(self) -> tuple[int, ...]:
+        """Forget every track (e.g. between clips); returns the ids that ended."""
+        ended = self.track_ids
+        self._tracks = []
+        self._since_detect = self._since_tiled = self.detect_every
+        return ended
+
+    def process(self, frame: Frame) -> FaceFrame:
+        """Track faces in one frame; ``ended`` then holds the track ids that ended here."""
+        image = check_image(frame.image)
+        t_start = time.perf_counter()
+        crop = mesh = detect = 0.0
+        ended: list[int] = []
+        alive: list[Track] = []
+        for track in self._tracks:
+            res = self.mesh.run(image, track.roi)
+            crop += self.mesh.crop_seconds
+            mesh += self.mesh.mesh_seconds
+            if res.presence < self.min_presence:
+                ended.append(track.track_id)
+                continue
+            track.update(res.landmarks, res.presence)
+            alive.append(track)
+
+        self._since_detect += 1
+        self._since_tiled += 1
+        if len(alive) < self.max_faces and (not alive or self._since_detect >= self.detect_every):
+            t0 = time.perf_counter()
+            if self.tiled and self._since_tiled >= self.detect_every:
+                dets = self.detector.detect_tiled(image)
+                self._since_tiled = 0
+            else:
+                dets = self.detector.detect(image)
+            self._since_detect = 0
+            self.detections += 1
+            detect = time.perf_counter() - t0
+            for roi in new_face_rois(dets, [t.roi for t in alive], self.max_faces - len(alive)):
+                res = self.mesh.run(image, roi)
+                crop += self.mesh.crop_seconds
+                mesh += self.mesh.mesh_seconds
+                if res.presence < self.min_presence:
+                    continue
+                track = Track(
+                    self._next_id, res.landmarks, res.presence, roi_from_landmarks(res.landmarks)
+                )
+                self._next_id += 1
+                alive.append(track)
+                log.debug("track %d opened at frame %d", track.track_id, frame.index)
+
+        kept, dropped = drop_duplicates(alive)
+        ended += [t.track_id for t in dropped]
+        self._tracks = kept
+        self.ended = tuple(ended)
+        for tid in ended:
+            log.debug("track %d ended at frame %d", tid, frame.index)
+        total = time.perf_counter() - t_start
+        times = self.stage_times
+        times["detect"], times["crop"], times["mesh"] = detect, crop, mesh
+        times["track"] = max(total - detect - crop - mesh, 0.0)
+        h, w = image.shape[:2]
+        faces = tuple(
+            Face(t.track_id, t.box(), t.landmarks, float(t.presence)) for t in self._tracks
+        )
+        return FaceFrame(frame.index, frame.t_ns, faces, w, h)
+
+
+def check_image(image: object) -> npt.NDArray[np.uint8]:
+    """Accept an RGB uint8 H x W x 3 array (made contiguous); anything else is an InputError."""
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"frame image must be a numpy array, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise InputError(f"frame image must be uint8 RGB, got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 2 or image.shape[1] < 2:
+        raise InputError(f"frame image must be H x W x 3 (RGB), got shape {image.shape}")
+    return np.ascontiguousarray(image)
