@@ -132,7 +132,8 @@ def _load(path: Path) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
     if not path.is_file():
         raise SourceError(f"{path}: no such recording")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # our own handle: np.load leaks the one it opens when the zip is damaged
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
     except Exception as exc:  # zipfile/numpy raise many types for a damaged file
         raise SourceError(f"{path}: not a readable .npz recording ({exc})") from exc
