@@ -1,0 +1,1 @@
+"""Training-data generator, training and int8 export of the micro-event model."""
