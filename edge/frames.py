@@ -279,8 +279,12 @@ class VideoFileSource(_Closing):
         while (frame := self._next()) is not None:
             yield frame
         if not self._closed and self._pos < self._frame_count:
-            log.warning(
-                "%s: stream ended after %d of %d frames (truncated or corrupt)",
+            # the container's count is often an estimate (duration x fps): only a large
+            # shortfall points at a truncated file
+            level = logging.WARNING if self._pos < 0.9 * self._frame_count else logging.INFO
+            log.log(
+                level,
+                "%s: stream ended after %d of the %d frames the container announced",
                 self.path,
                 self._pos,
                 self._frame_count,
