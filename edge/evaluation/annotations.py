@@ -47,6 +47,10 @@ class Segment:
     apex_frame: int | None = None
     offset_frame: int | None = None
     note: str = ""
+    # Last frame of the apex plateau before the face starts to relax (macro expressions that
+    # hold); the time-compressed clips keep onset..apex and release..offset.
+    release_ns: int | None = None
+    release_frame: int | None = None
 
     @property
     def is_expression(self) -> bool:
@@ -108,6 +112,9 @@ def _segment_from_dict(d: dict[str, Any], where: str) -> Segment:
     f0, f1, f2 = frames
     if f0 is not None and f1 is not None and f2 is not None and not f0 <= f1 <= f2:
         raise InputError(f"{where}: need onset_frame <= apex_frame <= offset_frame")
+    release = d.get("release_ms")
+    if release is not None and not apex <= float(release) <= offset:
+        raise InputError(f"{where}: need apex_ms <= release_ms <= offset_ms")
     return Segment(
         kind=kind,
         onset_ns=_ms_to_ns(onset),
@@ -119,6 +126,8 @@ def _segment_from_dict(d: dict[str, Any], where: str) -> Segment:
         apex_frame=f1,
         offset_frame=f2,
         note=str(d.get("note", "")),
+        release_ns=None if release is None else _ms_to_ns(float(release)),
+        release_frame=_opt_int(d.get("release_frame")),
     )
 
 
@@ -160,11 +169,12 @@ def segment_to_dict(s: Segment) -> dict[str, Any]:
     d: dict[str, Any] = {"kind": s.kind}
     if s.emotion is not None:
         d["emotion"] = s.emotion
-    for name in ("onset", "apex", "offset"):
-        frame = getattr(s, name + "_frame")
+    for name in ("onset", "apex", "release", "offset"):
+        frame, t_ns = getattr(s, name + "_frame"), getattr(s, name + "_ns")
         if frame is not None:
             d[name + "_frame"] = frame
-        d[name + "_ms"] = round(getattr(s, name + "_ns") / 1e6, 3)
+        if t_ns is not None:
+            d[name + "_ms"] = round(t_ns / 1e6, 3)
     if s.action_units:
         d["action_units"] = list(s.action_units)
     if s.note:
