@@ -110,6 +110,8 @@ class PiCameraSource(_Closing):
             raise SourceError(f"{self.name}: camera stopped delivering frames: {exc!r}") from exc
         try:
             return request.make_array("lores"), request.get_metadata()
+        except Exception as exc:
+            raise SourceError(f"{self.name}: cannot read a camera frame: {exc!r}") from exc
         finally:
             request.release()
 

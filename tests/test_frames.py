@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 from pathlib import Path
@@ -199,3 +200,157 @@ def test_camera_without_picamera2_is_a_clear_source_error() -> None:
         pytest.skip("picamera2 is installed: this checks the error off a Pi")
     with pytest.raises(SourceError, match="python3-picamera2"):
         open_source("camera")
+
+
+# --- PiCameraSource against a stand-in picamera2 (a third-party library, faked at its API) --
+
+
+class FakeRequest:
+    """A completed request: a padded YUV420 lores buffer and metadata; counts releases."""
+
+    def __init__(self, camera: FakePicamera2, t_ns: int | None) -> None:
+        self.camera, self.t_ns = camera, t_ns
+
+    def make_array(self, name: str) -> np.ndarray:
+        assert name == "lores"
+        if self.camera.fail_make_array:
+            raise RuntimeError("buffer mapping failed")
+        return self.camera.yuv
+
+    def get_metadata(self) -> dict[str, object]:
+        return {} if self.t_ns is None else {"SensorTimestamp": self.t_ns, "ExposureTime": 9000}
+
+    def release(self) -> None:
+        self.camera.released += 1
+
+
+class FakePicamera2:
+    """Just enough of picamera2.Picamera2 for PiCameraSource: lores YUV420 with a stride."""
+
+    cameras: list[dict[str, object]] = [{"Model": "imx708"}]
+    instances: list[FakePicamera2] = []
+
+    def __init__(self, camera_num: int = 0) -> None:
+        self.released = 0
+        self.stopped = self.closed = False
+        self.fail_make_array = False
+        self.stall = False
+        self.timestamps: list[int | None] = []
+        self.controls: dict[str, object] = {}
+        self.camera_config: dict[str, dict[str, object]] = {}
+        self.rgb = np.zeros((1, 1, 3), np.uint8)
+        self.yuv = np.zeros((1, 1), np.uint8)
+        FakePicamera2.instances.append(self)
+
+    @staticmethod
+    def global_camera_info() -> list[dict[str, object]]:
+        return FakePicamera2.cameras
+
+    def create_video_configuration(self, **kw: dict[str, object]) -> dict[str, object]:
+        return dict(kw)
+
+    def align_configuration(self, config: dict[str, object]) -> None:
+        pass
+
+    def configure(self, config: dict[str, dict[str, object]]) -> None:
+        self.controls = config["controls"]
+        self.camera_config = config
+        w, h = config["lores"]["size"]  # type: ignore[misc]
+        rng = np.random.default_rng(0)
+        self.rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        i420 = cv2.cvtColor(self.rgb, cv2.COLOR_RGB2YUV_I420)  # (h*3/2, w)
+        # picamera2 hands out rows padded to the stride: pad each plane's rows
+        stride = w + 32
+        y, uv = i420[:h], i420[h:].reshape(h, w // 2)
+        y = np.pad(y, ((0, 0), (0, stride - w)))
+        uv = np.pad(uv, ((0, 0), (0, (stride - w) // 2))).reshape(h // 2, stride)
+        self.yuv = np.ascontiguousarray(np.vstack([y, uv]))
+
+    def start(self) -> None:
+        pass
+
+    def capture_request(self, wait: bool = True) -> str:
+        assert wait is False
+        return "job"
+
+    def wait(self, job: str, timeout: float | None = None) -> FakeRequest:
+        assert timeout is not None and timeout >= 2.0
+        if self.stall or not self.timestamps:
+            raise TimeoutError("no frame within timeout")
+        return FakeRequest(self, self.timestamps.pop(0))
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> type[FakePicamera2]:
+    import types
+
+    FakePicamera2.instances = []
+    FakePicamera2.cameras = [{"Model": "imx708"}]
+    module = types.ModuleType("picamera2")
+    module.Picamera2 = FakePicamera2  # type: ignore[attr-defined]
+    monkeypatch.setitem(__import__("sys").modules, "picamera2", module)
+    return FakePicamera2
+
+
+def test_camera_frames_are_rgb_sensor_timed_and_requests_released(
+    fake_picamera2: type[FakePicamera2],
+) -> None:
+    from edge.camera import PiCameraSource
+
+    period = round(1e9 / 60)
+    base = 5_000_000_000_000
+    with PiCameraSource(fps=60.0, size=(64, 48)) as cam:
+        fake = fake_picamera2.instances[0]
+        assert fake.controls["FrameDurationLimits"] == (16667, 16667)
+        assert fake.camera_config["lores"]["format"] == "YUV420"
+        # frame 3 and 4 never arrive; one request without a timestamp; one going back
+        fake.timestamps = [base, base + period, base + 2 * period, None, base + 5 * period,
+                           base + period, base + 6 * period]  # fmt: skip
+        frames = list(itertools.islice(cam, 5))
+        assert [f.t_ns for f in frames] == [base + k * period for k in (0, 1, 2, 5, 6)]
+        assert [f.index for f in frames] == [0, 1, 2, 5, 6]
+        assert cam.dropped == 2 and cam.bad_frames == 2
+        assert fake.released == 7
+        image = frames[0].image
+        assert image.shape == (48, 64, 3) and image.flags.c_contiguous
+        # YUV 4:2:0 loses chroma detail: compare with a round trip done by OpenCV directly
+        expected = cv2.cvtColor(
+            cv2.cvtColor(fake.rgb, cv2.COLOR_RGB2YUV_I420), cv2.COLOR_YUV2RGB_I420
+        )
+        assert np.array_equal(image, expected)
+    assert fake.stopped and fake.closed
+
+
+def test_camera_request_is_released_when_reading_it_fails(
+    fake_picamera2: type[FakePicamera2],
+) -> None:
+    from edge.camera import PiCameraSource
+
+    with PiCameraSource(fps=30.0, size=(32, 24)) as cam:
+        fake = fake_picamera2.instances[0]
+        fake.timestamps = [1, 2]
+        fake.fail_make_array = True
+        with pytest.raises(SourceError, match="buffer mapping failed"):
+            next(iter(cam))
+        assert fake.released == 1
+
+
+def test_stalled_camera_is_a_source_error(fake_picamera2: type[FakePicamera2]) -> None:
+    from edge.camera import PiCameraSource
+
+    with PiCameraSource(fps=30.0, size=(32, 24)) as cam:
+        fake_picamera2.instances[0].stall = True
+        with pytest.raises(SourceError, match="stopped delivering frames"):
+            next(iter(cam))
+
+
+def test_no_camera_attached_is_a_source_error(fake_picamera2: type[FakePicamera2]) -> None:
+    fake_picamera2.cameras = []
+    with pytest.raises(SourceError, match="no camera 0 found"):
+        open_source("picamera2")
