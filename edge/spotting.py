@@ -1,0 +1,338 @@
+"""The spotter: per-track feature stream -> micro-event model -> SlipEvents with onset/apex/offset.
+
+Each track's AUFrames are resampled onto the model's 30 fps grid (``edge.resample``), a
+window of the last 32 grid frames is scored by the int8 micro-event model (slip probability
+and emotion of the frame ``lookahead`` frames back), and a hysteresis on the slip probability
+turns scored frames into intervals. An interval leaves as soon as its offset is scored, i.e.
+``lookahead + 1`` grid frames (200 ms) after the offset. A gap in the stream, a lost track or
+a stream end during an expression cuts the interval: it is emitted only when it is certainly
+macro (already longer than 500 ms), otherwise dropped, with the reason logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.au_geometry import PROTOTYPES
+from edge.errors import ModelError
+from edge.events import EMOTIONS, MICRO_MAX_MS, ModelRef, SlipEvent
+from edge.resample import GridResampler
+from edge.types import AUFrame
+
+log = logging.getLogger(__name__)
+
+F32 = npt.NDArray[np.float32]
+MOVED_AT = 0.25  # feature units (1.0 = full-strength action): an AU "moved" above this
+MAX_EVENT_S = 6.0  # longer than any macro-expression: cut and emitted as macro
+LOW_RATE_HZ = 20.0
+
+
+def default_model_path() -> Path:
+    """The committed micro-event model inside the package."""
+    return Path(str(resources.files("edge") / "data" / "microevent.tflite"))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelMeta:
+    """What the spotter needs to know about a micro-event model (its JSON sidecar)."""
+
+    rate_hz: float
+    window: int
+    lookahead: int
+    input_clip: float
+    features: tuple[str, ...]
+    emotion_temperature: float
+
+    @classmethod
+    def load(cls, model_path: Path) -> ModelMeta:
+        """Read ``<model>.json`` next to the model file."""
+        side = model_path.with_suffix(".json")
+        try:
+            d = json.loads(side.read_text("utf-8"))
+            return cls(
+                float(d["rate_hz"]),
+                int(d["window"]),
+                int(d["lookahead"]),
+                float(d["input_clip"]),
+                tuple(d["features"]),
+                float(d["emotion_temperature"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(
+                f"micro-event model metadata {side} missing or invalid: {exc}"
+            ) from exc
+
+
+@dataclass(slots=True)
+class _Scored:
+    t_ns: int
+    x: F32
+    p: float
+    emo: F32  # calibrated probabilities
+
+
+@dataclass(slots=True)
+class _Track:
+    resampler: GridResampler
+    grid: deque[tuple[int, F32]]  # recent grid frames (window + lookahead)
+    history: deque[_Scored]  # scored frames kept for back-extension of an onset
+    open: list[_Scored] = field(default_factory=list)
+    last_t: int = 0
+    n_in: int = 0
+    first_t: int = 0
+    warned_rate: bool = False
+
+
+class Spotter:
+    """Turns AUFrames into SlipEvents, one independent state per track."""
+
+    def __init__(
+        self,
+        device_id: str = "dev",
+        model_path: str | Path | None = None,
+        *,
+        runtime: str | None = None,
+        num_threads: int = 1,
+        enter: float = 0.6,
+        leave: float = 0.4,
+        min_frames: int = 2,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        from edge.runtime import Interpreter
+
+        path = Path(model_path) if model_path is not None else default_model_path()
+        if not path.is_file():
+            raise ModelError(f"micro-event model not found: {path}")
+        self.meta = ModelMeta.load(path)
+        self.model = Interpreter(path, num_threads=num_threads, runtime=runtime)
+        self._slip_out, self._emo_out = self._find_outputs()
+        self.model_ref = ModelRef("microevent", hashlib.sha256(path.read_bytes()).hexdigest())
+        self.device_id = device_id
+        self.enter, self.leave, self.min_frames = enter, leave, min_frames
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._tracks: dict[int, _Track] = {}
+        self._names: tuple[str, ...] | None = None
+        self._proto_idx: dict[str, list[int]] = {}
+        self.dropped_events = 0
+        self.bad_frames = 0
+
+    def _find_outputs(self) -> tuple[int, int]:
+        sizes = [int(np.prod(o.shape)) for o in self.model.outputs]
+        if sorted(sizes) != [1, len(EMOTIONS)]:
+            raise ModelError(f"micro-event model outputs {sizes}: expected 1 and {len(EMOTIONS)}")
+        return sizes.index(1), sizes.index(len(EMOTIONS))
+
+    # -- public API ------------------------------------------------------------------------
+    def push(self, au_frame: AUFrame) -> list[SlipEvent]:
+        """Feed one AUFrame; returns the events whose offset has now been scored."""
+        if self._names is None:
+            self._check_names(au_frame.names)
+        x = au_frame.values
+        if x.shape != (len(self.meta.features),) or not np.isfinite(x).all():
+            self.bad_frames += 1
+            log.debug(
+                "track %d: bad feature frame at t=%d skipped", au_frame.track_id, au_frame.t_ns
+            )
+            return []
+        tr = self._tracks.get(au_frame.track_id)
+        if tr is None:
+            tr = self._new_track(au_frame.t_ns)
+            self._tracks[au_frame.track_id] = tr
+        tr.last_t = max(tr.last_t, au_frame.t_ns)
+        tr.n_in += 1
+        self._check_rate(au_frame.track_id, tr)
+        events: list[SlipEvent] = []
+        for g in tr.resampler.push(au_frame.t_ns, x.astype(np.float32)):
+            if g.after_gap and tr.grid:
+                events += self._cut(au_frame.track_id, tr, "gap in the stream")
+                tr.grid.clear()
+            tr.grid.append((g.t_ns, g.values))
+            scored = self._score(tr)
+            if scored is not None:
+                events += self._segment(au_frame.track_id, tr, scored)
+        return events
+
+    def end_track(self, track_id: int) -> list[SlipEvent]:
+        """A track was lost: its open expression is cut (or dropped) and its state forgotten."""
+        tr = self._tracks.pop(track_id, None)
+        if tr is None:
+            return []
+        return self._cut(track_id, tr, "track lost")
+
+    def flush(self) -> list[SlipEvent]:
+        """End of stream: score the frames still waiting for look-ahead, close every track."""
+        events: list[SlipEvent] = []
+        for tid in list(self._tracks):
+            tr = self._tracks[tid]
+            # the stream ends: pad the future with neutral frames, as training did
+            for _ in range(min(self.meta.lookahead, len(tr.grid))):
+                t_last = tr.grid[-1][0] + tr.resampler.period_ns
+                tr.grid.append((t_last, np.zeros(len(self.meta.features), np.float32)))
+                scored = self._score(tr)
+                if scored is not None:
+                    events += self._segment(tid, tr, scored)
+            events += self._cut(tid, tr, "end of stream")
+        self._tracks.clear()
+        return events
+
+    # -- internals -------------------------------------------------------------------------
+    def _check_names(self, names: tuple[str, ...]) -> None:
+        if tuple(names) != self.meta.features:
+            raise ModelError("AUFrame feature names differ from the micro-event model's inputs")
+        self._names = tuple(names)
+        for emo, aus in PROTOTYPES.items():
+            self._proto_idx[emo] = [
+                i for i, n in enumerate(names) if n.split("_")[0] in aus and n.startswith("AU")
+            ]
+
+    def _new_track(self, t_ns: int) -> _Track:
+        m = self.meta
+        return _Track(
+            resampler=GridResampler(m.rate_hz),
+            grid=deque(maxlen=m.window),
+            history=deque(maxlen=int(MAX_EVENT_S * m.rate_hz) + m.window),
+            first_t=t_ns,
+        )
+
+    def _check_rate(self, track_id: int, tr: _Track) -> None:
+        if tr.warned_rate or tr.n_in < 30:
+            return
+        rate = (tr.n_in - 1) / max((tr.last_t - tr.first_t) / 1e9, 1e-9)
+        tr.warned_rate = True
+        if rate < LOW_RATE_HZ:
+            log.warning(
+                "track %d: input at %.1f fps (< %.0f): slips shorter than ~3 frames cannot be "
+                "resolved and may be missed",
+                track_id,
+                rate,
+                LOW_RATE_HZ,
+            )
+
+    def _score(self, tr: _Track) -> _Scored | None:
+        """Run the model on the window ending at the newest grid frame (zero-padded on the left)."""
+        m = self.meta
+        n = len(tr.grid)
+        if n <= m.lookahead:
+            return None
+        win = np.zeros((m.window, len(m.features)), np.float32)
+        for i, (_, v) in enumerate(tr.grid):
+            win[m.window - n + i] = v
+        np.clip(win, -m.input_clip, m.input_clip, out=win)
+        self.model.set_input(win[None])
+        self.model.invoke()
+        p = float(self.model.output_float(self._slip_out).reshape(-1)[0])
+        logits = self.model.output_float(self._emo_out).reshape(-1) / m.emotion_temperature
+        e = np.exp(logits - logits.max())
+        t_ns, x = tr.grid[n - 1 - m.lookahead]
+        s = _Scored(t_ns, x, p, (e / e.sum()).astype(np.float32))
+        tr.history.append(s)
+        return s
+
+    def _segment(self, track_id: int, tr: _Track, s: _Scored) -> list[SlipEvent]:
+        """Hysteresis on the slip probability; returns an event when one closes."""
+        if not tr.open:
+            if s.p >= self.enter:
+                # back-extend the onset over the preceding frames above the leave threshold
+                back: list[_Scored] = []
+                for prev in reversed(list(tr.history)[:-1]):
+                    if prev.p < self.leave:
+                        break
+                    back.append(prev)
+                tr.open = [*reversed(back), s]
+            return []
+        if s.p >= self.leave:
+            tr.open.append(s)
+            if (s.t_ns - tr.open[0].t_ns) / 1e9 > MAX_EVENT_S:
+                log.info("track %d: expression longer than %.0f s cut", track_id, MAX_EVENT_S)
+                return self._close(track_id, tr)
+            return []
+        return self._close(track_id, tr)
+
+    def _close(self, track_id: int, tr: _Track) -> list[SlipEvent]:
+        frames, tr.open = tr.open, []
+        if len(frames) < self.min_frames:
+            return []
+        return [self._event(track_id, tr, frames)]
+
+    def _cut(self, track_id: int, tr: _Track, reason: str) -> list[SlipEvent]:
+        """An open expression meets a gap, a lost track or the end: emit if certainly macro."""
+        frames, tr.open = tr.open, []
+        if not frames:
+            return []
+        dur_ms = (frames[-1].t_ns - frames[0].t_ns) / 1e6
+        if dur_ms > MICRO_MAX_MS and len(frames) >= self.min_frames:
+            log.info("track %d: %s during an expression: cut at %.0f ms", track_id, reason, dur_ms)
+            return [self._event(track_id, tr, frames)]
+        self.dropped_events += 1
+        log.info(
+            "track %d: %s during an expression (%.0f ms so far): dropped, its length and type "
+            "are unknown",
+            track_id,
+            reason,
+            dur_ms,
+        )
+        return []
+
+    def _event(self, track_id: int, tr: _Track, frames: list[_Scored]) -> SlipEvent:
+        names = self._names or self.meta.features
+        p = np.array([f.p for f in frames], np.float32)
+        probs = np.stack([f.emo for f in frames])
+        scores = (probs * p[:, None]).sum(0) / max(float(p.sum()), 1e-9)
+        k = int(np.argmax(scores))
+        emotion = EMOTIONS[k]
+        xs = np.stack([f.x for f in frames])
+        proto = self._proto_idx.get(emotion) or list(range(len(names)))
+        energy = np.clip(xs[:, proto], 0, None).sum(1)
+        apex_i = int(np.argmax(energy))
+        peaks = xs.max(0)
+        moved = [(names[i], round(float(peaks[i]), 3)) for i in range(len(names))
+                 if names[i].startswith("AU") and peaks[i] >= MOVED_AT]  # fmt: skip
+        fired = {names[i].split("_")[0] for i in proto if peaks[i] >= MOVED_AT}
+        partial = fired != set(PROTOTYPES[emotion])
+        left = float(sum(max(0.0, peaks[i]) for i in proto if names[i].endswith("_L")))
+        right = float(sum(max(0.0, peaks[i]) for i in proto if names[i].endswith("_R")))
+        laterality = "both"
+        if max(left, right) >= MOVED_AT and min(left, right) < 0.5 * max(left, right):
+            laterality = "left" if left > right else "right"
+        onset, apex, offset = frames[0].t_ns, frames[apex_i].t_ns, frames[-1].t_ns
+        lag = timedelta(microseconds=(tr.last_t - apex) / 1e3)
+        wall = (self._clock() - lag).astimezone(UTC)
+        kind = "micro" if (offset - onset) / 1e6 <= MICRO_MAX_MS else "macro"
+        return SlipEvent(
+            id=uuid.uuid4().hex,
+            device=self.device_id,
+            track_id=track_id,
+            type=kind,
+            emotion=emotion,
+            confidence=round(float(scores[k]), 4),
+            scores=tuple((e, round(float(v), 4)) for e, v in zip(EMOTIONS, scores, strict=True)),
+            onset_ns=onset,
+            apex_ns=apex,
+            offset_ns=offset,
+            intensity=round(float(np.clip(xs[apex_i, proto].max(), 0.0, 1.0)), 3),
+            action_units=tuple(moved),
+            laterality=laterality,
+            partial=partial,
+            time=wall.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            models=(self.model_ref,),
+        )
+
+
+def spot_stream(spotter: Spotter, frames: list[AUFrame]) -> list[SlipEvent]:
+    """Convenience for evaluation: push every frame, flush, return all events."""
+    out: list[SlipEvent] = []
+    for f in frames:
+        out += spotter.push(f)
+    return out + spotter.flush()
