@@ -94,13 +94,16 @@ def test_client_disconnect_mid_stream_is_cleaned_up(
     server: WebServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     hub = server.hub
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
-    sock.sendall(b"GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n")
-    assert b"event: hello" in sock.recv(65536)
-    assert wait_for(lambda: hub.clients == 1)
-    # Reset (not a graceful close) so the server's next write fails like a vanished browser.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    sock.close()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        seen = b""
+        while b"event: hello" not in seen:  # headers and body may arrive in separate reads
+            chunk = sock.recv(65536)
+            assert chunk, "stream closed before hello"
+            seen += chunk
+        assert wait_for(lambda: hub.clients == 1)
+        # Reset (not a graceful close) so the server's next write fails like a vanished page.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     with caplog.at_level(logging.INFO, logger="edge.web.server"):
         for n in range(50):
             hub.publish_event(make_slip(n))
