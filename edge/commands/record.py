@@ -21,6 +21,9 @@ def register(sub: Any) -> None:
     parser.add_argument("source", help="video file, or 'camera' for the Pi camera")
     parser.add_argument("--out", type=Path, required=True, metavar="REC.npz", help="output file")
     parser.add_argument("--mesh", choices=("468", "478"), default="468", help="landmark mesh")
+    parser.add_argument(
+        "--max-faces", type=int, default=4, help="most faces tracked at once (default 4)"
+    )
     parser.add_argument("--fps", type=float, default=None, help="camera frame rate (default 30)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     parser.add_argument(
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{args.source} is already a landmark recording")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
-    pipeline = Pipeline(mesh=args.mesh, spot=False)
+    pipeline = Pipeline(mesh=args.mesh, spot=False, max_faces=args.max_faces)
     with open_source(args.source, fps=args.fps) as source:
         max_frames = args.max_frames
         if args.seconds is not None:

@@ -29,6 +29,9 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--mesh", choices=("468", "478"), default="468", help="landmark mesh")
     parser.add_argument(
+        "--max-faces", type=int, default=4, help="most faces tracked at once (default 4)"
+    )
+    parser.add_argument(
         "--no-spot", action="store_true", help="landmarks only: no features, no events"
     )
     parser.add_argument("--device-id", default="replay", help="device id put in events")
@@ -62,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
-    pipeline = Pipeline(device_id=args.device_id, mesh=args.mesh, spot=not args.no_spot)
+    pipeline = Pipeline(
+        device_id=args.device_id,
+        mesh=args.mesh,
+        spot=not args.no_spot,
+        max_faces=args.max_faces,
+    )
     with open_source(args.clip, fps=args.fps) as source:
         frames_fh = open_output(args.frames_out)
         events_fh = open_output(args.events_out)
