@@ -11,7 +11,7 @@ import pytest
 from edge.errors import InputError, MicroslipError
 from edge.events import SlipEvent
 from edge.frames import VideoFileSource
-from edge.pipeline import Pipeline
+from edge.pipeline import Pipeline, PipelineResult
 from edge.types import AUFrame, Face, FaceFrame, Frame
 
 NAMES = ("a", "b")
@@ -111,3 +111,35 @@ def test_lost_tracks_are_ended_downstream() -> None:
     tail = pipe.finish()
     assert [e.track_id for e in tail] == [0]
     assert features.ended == [2, 1, 3]
+
+
+def test_a_recording_gives_the_same_downstream_output_as_its_clip(
+    clips: Path, tmp_path: Path
+) -> None:
+    from edge.events import event_to_dict
+    from edge.recording import LandmarkFileSource, RecordingWriter
+    from edge.replay import replay
+
+    def run(source: VideoFileSource | LandmarkFileSource) -> tuple[list[AUFrame], list[dict]]:
+        results: list[PipelineResult] = []
+        events: list[SlipEvent] = []
+        replay(source, Pipeline(device_id="t"), on_result=results.append, on_events=events.extend)
+        if isinstance(source, VideoFileSource):
+            for r in results:
+                writer.add(r.face_frame)
+        # ids are unique per run and `time` is the wall clock: everything else must match
+        dicts = [{k: v for k, v in event_to_dict(e).items() if k not in ("id", "time")}
+                 for e in events]  # fmt: skip
+        return [a for r in results for a in r.au_frames], dicts
+
+    writer = RecordingWriter(tmp_path / "rec.npz", fps=30.0, width=640, height=360)
+    with VideoFileSource(clips / "single_face.mp4") as src:
+        au_clip, events_clip = run(src)
+    with LandmarkFileSource(writer.close()) as rec:
+        au_rec, events_rec = run(rec)
+    assert len(au_clip) == 72  # one tracked face, one feature vector per frame
+    assert len(au_rec) == len(au_clip)
+    for a, b in zip(au_clip, au_rec, strict=True):
+        assert (a.t_ns, a.track_id, a.names) == (b.t_ns, b.track_id, b.names)
+        assert np.array_equal(a.values, b.values, equal_nan=True)
+    assert events_rec == events_clip
