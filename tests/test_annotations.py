@@ -223,3 +223,75 @@ def test_annotation_round_trip(tmp_path: Path) -> None:
 def test_bad_annotation_is_rejected(change: dict[str, object], message: str) -> None:
     with pytest.raises(InputError, match=message):
         annotation_from_dict(_annotation(**change))
+
+
+ANNOTATIONS = Path(__file__).parents[1] / "annotations"
+PYFEAT_CLIPS = (
+    "single_face.mp4",
+    "WolfgangLanger_Pexels.mp4",
+    "no_face.mp4",
+    "face_noface.mov",
+    "noface_face.mov",
+)
+
+
+@pytest.mark.parametrize("name", PYFEAT_CLIPS)
+def test_committed_annotations_match_the_real_clips(name: str, pyfeat_dir: Path) -> None:
+    import hashlib
+
+    from edge.evaluation.clips import frame_times_ms
+
+    a = load_annotation(ANNOTATIONS / f"{name}.json")
+    clip = pyfeat_dir / name
+    assert a.clip == name
+    assert hashlib.sha256(clip.read_bytes()).hexdigest() == a.sha256
+    times = frame_times_ms(clip)
+    assert len(times) == a.frames
+    for s in a.segments:
+        for which in ("onset", "apex", "offset"):
+            frame = getattr(s, f"{which}_frame")
+            assert frame is not None and 0 <= frame < a.frames
+            assert getattr(s, f"{which}_ns") == pytest.approx(times[frame] * 1e6, abs=1e3)
+        if s.kind == "blink":  # real blinks last 100-400 ms; at 24 fps allow a frame less
+            assert 80 <= s.duration_ms <= 400, s
+        if s.is_expression:
+            assert s.emotion is not None and s.kind == "macro"
+
+
+def test_single_face_ground_truth_content() -> None:
+    a = load_annotation(ANNOTATIONS / "single_face.mp4.json")
+    (smile,) = a.expressions
+    assert (smile.emotion, smile.onset_frame, smile.apex_frame) == ("happiness", 16, 21)
+    assert smile.duration_ms > 1500 and smile.release_frame == 68
+    assert [s.kind for s in a.segments] == ["macro", "blink"]
+    # face_noface / noface_face splice the same footage: same smile, shifted.
+    later = load_annotation(ANNOTATIONS / "noface_face.mov.json")
+    (smile2,) = later.expressions
+    assert smile2.onset_frame == 16 + 96 and smile2.offset_frame == 71 + 96
+    assert [s.kind for s in load_annotation(ANNOTATIONS / "no_face.mp4.json").segments] == [
+        "no_face"
+    ]
+
+
+def test_compressed_clip_decodes_and_its_smiles_last_150_to_450_ms(
+    tmp_path: Path, pyfeat_dir: Path
+) -> None:
+    from edge.evaluation.clips import frame_times_ms
+    from tools.make_compressed_clips import build
+
+    smiles_clip, neutral_clip = build(tmp_path)
+    a = load_annotation(f"{smiles_clip}.json")
+    assert len(frame_times_ms(smiles_clip)) == a.frames > 300
+    assert len(a.expressions) == 3
+    for s in a.expressions:
+        assert s.kind == "micro" and s.emotion == "happiness"
+        assert 150 <= s.duration_ms <= 450, s.duration_ms
+        assert s.onset_ns < s.apex_ns < s.offset_ns
+    # Every frame is a real source frame: the smile frames come from the annotated smile.
+    src = a.extra["source_frames"]
+    first = a.expressions[0]
+    assert first.onset_frame is not None and first.offset_frame is not None
+    assert src[first.onset_frame] == 16 and src[first.offset_frame] == 71
+    calm = load_annotation(f"{neutral_clip}.json")
+    assert calm.segments == () and len(frame_times_ms(neutral_clip)) == calm.frames
+    assert set(calm.extra["source_frames"]) <= set(range(16))

