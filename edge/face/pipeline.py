@@ -2,7 +2,8 @@
 
 Each tracked face's ROI comes from its previous frame's landmarks, so the detector runs
 only when nothing is tracked, or every ``detect_every`` frames while there is room for
-more faces. A face whose mesh presence score falls below ``min_presence`` ends its track.
+more faces. A face whose mesh presence score falls below ``min_presence`` ends its track;
+opening one needs ``min_open_presence``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class FaceTracker:
         *,
         min_detection: float = 0.5,
         min_presence: float = 0.5,
+        min_open_presence: float = 0.8,
         tiled: bool = True,
         models_dir: Path | None = None,
     ) -> None:
@@ -56,6 +58,10 @@ class FaceTracker:
         self.max_faces = max_faces
         self.detect_every = detect_every
         self.min_presence = min_presence
+        # Hysteresis: a new face must look clearly like one (real faces score ~1.0), while a
+        # tracked face survives down to min_presence; cartoon and texture false positives of
+        # the detector tend to land between the two.
+        self.min_open_presence = max(min_open_presence, min_presence)
         self.tiled = tiled
         self.stage_times: dict[str, float] = dict.fromkeys(STAGES, 0.0)
         self.ended: tuple[int, ...] = ()
@@ -110,7 +116,7 @@ class FaceTracker:
                 res = self.mesh.run(image, roi)
                 crop += self.mesh.crop_seconds
                 mesh += self.mesh.mesh_seconds
-                if res.presence < self.min_presence:
+                if res.presence < self.min_open_presence:
                     continue
                 track = Track(
                     self._next_id, res.landmarks, res.presence, roi_from_landmarks(res.landmarks)
