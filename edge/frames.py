@@ -7,6 +7,7 @@ work at all raises :class:`~edge.errors.SourceError` naming what failed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Iterator
@@ -303,15 +304,15 @@ class SyntheticSource(_Closing):
     def __init__(
         self,
         fps: float = 30.0,
-        frames: int = 90,
+        frames: int | None = 90,
         width: int = 320,
         height: int = 240,
         seed: int = 0,
         drop: tuple[int, ...] | frozenset[int] = (),
         face: bool = True,
     ) -> None:
-        """``drop`` lists frame indices never delivered (a gap in ``t_ns``, as a camera drops)."""
-        if fps <= 0 or frames < 0 or width < 16 or height < 16:
+        """``frames=None`` never ends; ``drop`` lists indices never delivered (a ``t_ns`` gap)."""
+        if fps <= 0 or (frames is not None and frames < 0) or width < 16 or height < 16:
             raise InputError(
                 f"synthetic source needs fps > 0, frames >= 0 and size >= 16 px "
                 f"(got fps={fps}, frames={frames}, {width}x{height})"
@@ -333,7 +334,9 @@ class SyntheticSource(_Closing):
 
     @property
     def frame_count(self) -> int:
-        """Frames this source will yield."""
+        """Frames this source will yield (0 when endless)."""
+        if self.frames is None:
+            return 0
         return self.frames - len({i for i in self.drop if 0 <= i < self.frames})
 
     @property
@@ -353,7 +356,7 @@ class SyntheticSource(_Closing):
         background = (40 + 60 * xx / w + 30 * yy / h).astype(np.uint8)
         base = np.dstack([background, background, background // 2 + 40])
         cx, cy = w / 2, h / 2
-        for i in range(self.frames):
+        for i in itertools.count() if self.frames is None else range(self.frames):
             # a slow random walk so that trackers see motion, bounded to stay in view
             cx = float(np.clip(cx + rng.normal(0, w / 200), w * 0.35, w * 0.65))
             cy = float(np.clip(cy + rng.normal(0, h / 200), h * 0.4, h * 0.6))

@@ -96,6 +96,13 @@ def test_synthetic_drops_become_counted_gaps() -> None:
     assert src.dropped == 4
 
 
+def test_synthetic_can_run_forever() -> None:
+    src = SyntheticSource(fps=120.0, frames=None, width=32, height=32)
+    frames = list(itertools.islice(src, 500))
+    assert frames[-1].index == 499 and frames[-1].t_ns == round(499 * 1e9 / 120)
+    assert src.frame_count == 0 and src.dropped == 0
+
+
 def test_synthetic_rejects_nonsense_settings() -> None:
     with pytest.raises(InputError, match="fps > 0"):
         SyntheticSource(fps=0)
