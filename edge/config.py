@@ -1,0 +1,369 @@
+"""One TOML file -> frozen, validated settings; secrets come from a file or the environment.
+
+Every error raises :class:`edge.errors.ConfigError` whose one-line message names the key
+(``mqtt.port: ...``), so the CLI exits 2 with something a user can fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import socket
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from edge.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib
+
+DEFAULT_PATH = Path("/etc/microslip/config.toml")
+PASSWORD_ENV = "MICROSLIP_MQTT_PASSWORD"
+# systemd LoadCredential= puts secrets here; a file there named like this is the password.
+CREDENTIAL_NAME = "mqtt_password"
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_PREFIX_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceConfig:
+    """``[device]``: identity used in topics, client id and Home Assistant."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CameraConfig:
+    """``[camera]``: where frames come from and at what rate."""
+
+    source: str  # "picamera2", "synthetic" or a path to a video / .npz recording
+    fps: float | None  # None = a file's own rate; the Pi camera defaults to 30
+    loop: bool
+    width: int
+    height: int
+
+    @property
+    def is_live(self) -> bool:
+        """True for the camera; files and the synthetic source are played at their own rate."""
+        return self.source == "picamera2"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    """``[pipeline]``: face-stage options handed to :class:`edge.pipeline.Pipeline`."""
+
+    mesh: str
+    max_faces: int
+
+
+@dataclass(frozen=True, slots=True)
+class EventsConfig:
+    """``[events]``: optional payload content."""
+
+    include_motion: bool  # add the slip's head-aligned landmark motion (edge/motion.py)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """``[mqtt]``: broker, identity, TLS and topics."""
+
+    host: str
+    port: int
+    prefix: str
+    username: str | None
+    password: str | None  # read from password_file / env / systemd credential, never TOML
+    password_file: Path | None
+    tls_ca: Path | None
+    tls_cert: Path | None
+    tls_key: Path | None
+    protocol: str  # "5" | "3.1.1"
+    client_id: str
+    keepalive: int
+    stats_interval: float
+    discovery: bool
+    discovery_prefix: str
+
+    @property
+    def tls(self) -> bool:
+        """True when any TLS setting is given."""
+        return self.tls_ca is not None or self.tls_cert is not None
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    """``[state]``: the durable outbox."""
+
+    dir: Path
+    outbox_max: int
+    synchronous: str  # "normal" | "full"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    device: DeviceConfig
+    camera: CameraConfig
+    pipeline: PipelineConfig
+    mqtt: MqttConfig
+    state: StateConfig
+    events: EventsConfig = EventsConfig(include_motion=False)
+    path: Path | None = None
+
+    @property
+    def base_topic(self) -> str:
+        """``<prefix>/<device_id>``: every topic of this device lives below it."""
+        return f"{self.mqtt.prefix}/{self.device.id}"
+
+
+class _Section:
+    """Reads typed keys out of one TOML table and rejects whatever is left unread."""
+
+    def __init__(self, name: str, raw: Any) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{name}: expected a table [{name}], got {type(raw).__name__}")
+        self.name = name
+        self.raw: dict[str, Any] = dict(raw)
+
+    def key(self, k: str) -> str:
+        return f"{self.name}.{k}"
+
+    def get(
+        self, k: str, kind: type[T], default: T, check: Callable[[T], str | None] | None = None
+    ) -> T:
+        if k not in self.raw:
+            return default
+        value = self.raw.pop(k)
+        # TOML has distinct int and float; accept an int where a float is wanted, never a bool.
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+            raise ConfigError(
+                f"{self.key(k)}: expected {kind.__name__}, got {type(value).__name__} {value!r}"
+            )
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise ConfigError(f"{self.key(k)}: {problem}, got {value!r}")
+        return value
+
+    def opt_str(self, k: str) -> str | None:
+        value = self.get(k, str, "")
+        return value or None
+
+    def opt_path(self, k: str, base: Path | None, must_exist: bool) -> Path | None:
+        value = self.opt_str(k)
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        if must_exist and not path.is_file():
+            raise ConfigError(f"{self.key(k)}: file not found: {path}")
+        return path
+
+    def done(self) -> None:
+        if self.raw:
+            unknown = sorted(self.raw)[0]
+            raise ConfigError(f"{self.key(unknown)}: unknown key")
+
+
+def _range(lo: float, hi: float) -> Callable[[Any], str | None]:
+    def check(v: Any) -> str | None:
+        return None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}"
+
+    return check
+
+
+def _one_of(*choices: str) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        return None if v in choices else "must be one of " + ", ".join(repr(c) for c in choices)
+
+    return check
+
+
+def _pattern(rx: re.Pattern[str], what: str) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        return None if rx.match(v) else what
+
+    return check
+
+
+def default_device_id() -> str:
+    """The host name reduced to the characters allowed in a topic level and HA id."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "microslip"
+    return host[:64]
+
+
+def default_state_dir() -> Path:
+    """systemd's $STATE_DIRECTORY, else /var/lib/microslip as root, else ~/.local/state."""
+    env = os.environ.get("STATE_DIRECTORY")
+    if env:
+        return Path(env.split(":")[0])
+    if os.geteuid() == 0:
+        return Path("/var/lib/microslip")
+    return Path.home() / ".local" / "state" / "microslip"
+
+
+def _read_password(mqtt_password_file: Path | None, env: Mapping[str, str]) -> str | None:
+    """A secret from password_file, then $MICROSLIP_MQTT_PASSWORD, then a systemd credential."""
+    if mqtt_password_file is not None:
+        try:
+            return mqtt_password_file.read_text(encoding="utf-8").strip("\r\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"mqtt.password_file: cannot read {mqtt_password_file}: {exc.strerror}"
+            ) from exc
+    if env.get(PASSWORD_ENV):
+        return env[PASSWORD_ENV]
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        cred = Path(cred_dir) / CREDENTIAL_NAME
+        if cred.is_file():
+            return cred.read_text(encoding="utf-8").strip("\r\n")
+    return None
+
+
+def parse_config(
+    data: Mapping[str, Any], *, base: Path | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Validate a parsed TOML document; relative paths resolve against ``base``."""
+    env = os.environ if env is None else env
+    top = dict(data)
+
+    dev = _Section("device", top.pop("device", None))
+    device_id = dev.get("id", str, "", _pattern(_ID_RE, "must be 1-64 of A-Z a-z 0-9 _ -"))
+    device_id = device_id or default_device_id()
+    device = DeviceConfig(id=device_id, name=dev.get("name", str, f"microslip {device_id}"))
+    dev.done()
+
+    cam = _Section("camera", top.pop("camera", None))
+    source = cam.get("source", str, "picamera2", lambda v: None if v else "must not be empty")
+    if source not in ("picamera2", "synthetic"):
+        path = Path(source).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        if not path.exists():
+            raise ConfigError(f"camera.source: file not found: {path}")
+        source = str(path)
+    fps_raw = cam.get("fps", float, 0.0, _range(1, 240))
+    camera = CameraConfig(
+        source=source,
+        fps=fps_raw or (None if source not in ("picamera2", "synthetic") else 30.0),
+        loop=cam.get("loop", bool, False),
+        width=cam.get("width", int, 640, _range(64, 4608)),
+        height=cam.get("height", int, 480, _range(64, 3456)),
+    )
+    cam.done()
+
+    pipe = _Section("pipeline", top.pop("pipeline", None))
+    pipeline = PipelineConfig(
+        mesh=pipe.get("mesh", str, "468", _one_of("468", "478")),
+        max_faces=pipe.get("max_faces", int, 4, _range(1, 16)),
+    )
+    pipe.done()
+
+    mq = _Section("mqtt", top.pop("mqtt", None))
+    if "password" in mq.raw:
+        raise ConfigError(
+            f"mqtt.password: secrets do not belong in the config file; "
+            f"use mqtt.password_file or ${PASSWORD_ENV}"
+        )
+    host = mq.get("host", str, "localhost", lambda v: None if v.strip() else "must not be empty")
+    tls_ca = mq.opt_path("tls_ca", base, must_exist=True)
+    tls_cert = mq.opt_path("tls_cert", base, must_exist=True)
+    tls_key = mq.opt_path("tls_key", base, must_exist=True)
+    if (tls_cert is None) != (tls_key is None):
+        raise ConfigError(
+            f"mqtt.{'tls_key' if tls_key is None else 'tls_cert'}: "
+            "tls_cert and tls_key must be given together"
+        )
+    tls = tls_ca is not None or tls_cert is not None
+    port = mq.get("port", int, 8883 if tls else 1883, _range(1, 65535))
+    protocol_raw = mq.raw.get("protocol", "5")
+    if isinstance(protocol_raw, (int, float)) and not isinstance(protocol_raw, bool):
+        mq.raw["protocol"] = "5" if protocol_raw == 5 else str(protocol_raw)
+    protocol = mq.get("protocol", str, "5", _one_of("5", "3.1.1"))
+    password_file = mq.opt_path("password_file", base, must_exist=False)
+    username = mq.opt_str("username")
+    mqtt = MqttConfig(
+        host=host,
+        port=port,
+        prefix=mq.get(
+            "prefix",
+            str,
+            "microslip",
+            _pattern(_PREFIX_RE, "must be topic levels of A-Z a-z 0-9 _ - separated by /"),
+        ),
+        username=username,
+        password=_read_password(password_file, env),
+        password_file=password_file,
+        tls_ca=tls_ca,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        protocol=protocol,
+        client_id=mq.get(
+            "client_id",
+            str,
+            f"microslip-{device_id}",
+            _pattern(_ID_RE, "must be 1-64 of A-Z a-z 0-9 _ -"),
+        ),
+        keepalive=mq.get("keepalive", int, 30, _range(5, 3600)),
+        stats_interval=mq.get("stats_interval", float, 10.0, _range(0.1, 3600)),
+        discovery=mq.get("discovery", bool, True),
+        discovery_prefix=mq.get(
+            "discovery_prefix",
+            str,
+            "homeassistant",
+            _pattern(_PREFIX_RE, "must be topic levels of A-Z a-z 0-9 _ -"),
+        ),
+    )
+    mq.done()
+
+    st = _Section("state", top.pop("state", None))
+    state_dir = st.opt_path("dir", base, must_exist=False) or default_state_dir()
+    state = StateConfig(
+        dir=state_dir,
+        outbox_max=st.get("outbox_max", int, 100_000, _range(10, 10_000_000)),
+        synchronous=st.get("synchronous", str, "normal", _one_of("normal", "full")),
+    )
+    st.done()
+
+    ev = _Section("events", top.pop("events", None))
+    events = EventsConfig(include_motion=ev.get("include_motion", bool, False))
+    ev.done()
+
+    if top:
+        unknown = sorted(top)[0]
+        raise ConfigError(f"{unknown}: unknown section or key")
+    return Config(
+        device=device, camera=camera, pipeline=pipeline, mqtt=mqtt, state=state, events=events
+    )
+
+
+def load_config(path: Path | str | None, *, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a TOML file (default /etc/microslip/config.toml)."""
+    p = Path(path) if path is not None else DEFAULT_PATH
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{p}: config file not found") from exc
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: not valid TOML: {exc}") from exc
+    cfg = parse_config(data, base=p.resolve().parent, env=env)
+    return dataclasses.replace(cfg, path=p)

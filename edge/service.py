@@ -1,0 +1,490 @@
+"""The fixed-rate device loop: capture thread -> 1-slot handoff -> pipeline -> outbox -> MQTT.
+
+The camera is never blocked by processing: a capture thread reads frames and leaves only the
+newest in a one-slot handoff; a frame replaced before the loop took it is dropped and
+counted (``dropped_handoff``), never queued. The loop processes, stores each event in the
+outbox *before* the publisher sees it, pets the systemd watchdog only while frames flow,
+and publishes stats every ``[mqtt] stats_interval`` seconds. ``stop()`` (SIGTERM) lets the
+current frame finish, flushes the spotter and the outbox, and publishes ``offline``.
+
+Listeners (:class:`ServiceListener`) are the hook for extra consumers such as a local web
+page: ``on_event(event)`` after an event is stored, ``on_stats(stats)`` after each stats
+tick; both run on the loop thread and must return quickly (hand work to your own thread).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+from edge.config import Config
+from edge.events import SlipEvent, event_to_json
+from edge.notify import Notifier
+from edge.outbox import Outbox, OutboxError
+from edge.types import FaceFrame, Frame
+
+log = logging.getLogger(__name__)
+
+Item = Frame | FaceFrame
+WATCHDOG_EVERY_S = 1.0
+HOUR_NS = 3600 * 10**9
+
+
+class StepResult(Protocol):
+    """What one pipeline step returns (``edge.pipeline.PipelineResult`` satisfies it)."""
+
+    @property
+    def face_frame(self) -> FaceFrame: ...
+    @property
+    def events(self) -> list[SlipEvent]: ...
+    @property
+    def stage_times(self) -> dict[str, float]: ...
+
+
+class Processor(Protocol):
+    """The per-frame work: ``edge.pipeline.Pipeline`` or a test's own implementation."""
+
+    def process(self, frame: Frame) -> StepResult: ...
+    def process_faces(self, face_frame: FaceFrame) -> StepResult: ...
+    def finish(self) -> list[SlipEvent]: ...
+
+
+class Source(Protocol):
+    """A frame source as ``edge.frames.open_source`` returns it."""
+
+    @property
+    def fps(self) -> float: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def bad_frames(self) -> int: ...
+    def __iter__(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+class EventSink(Protocol):
+    """Where stored events go next: :class:`edge.publisher.Publisher`."""
+
+    def wake(self) -> None: ...
+    def publish_stats(self, stats: dict[str, Any]) -> None: ...
+    def flush(self, timeout: float) -> bool: ...
+    def stop(self, flush_timeout: float = 5.0) -> None: ...
+
+
+class ServiceListener(Protocol):
+    """Optional observer of the service (e.g. a web dashboard)."""
+
+    def on_event(self, event: SlipEvent) -> None: ...
+    def on_stats(self, stats: dict[str, Any]) -> None: ...
+
+
+class LatestFrame:
+    """One-slot handoff: ``put`` replaces an untaken frame (counted) unless ``lossless``."""
+
+    def __init__(self, lossless: bool = False) -> None:
+        self.lossless = lossless
+        self.dropped = 0
+        self._item: Item | None = None
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def put(self, item: Item) -> None:
+        """Offer a frame; in lossless mode wait until the previous one was taken."""
+        with self._cond:
+            if self.lossless:
+                self._cond.wait_for(lambda: self._item is None or self._closed)
+            elif self._item is not None:
+                self.dropped += 1
+            self._item = item
+            self._cond.notify_all()
+
+    def take(self, timeout: float) -> Item | None:
+        """The newest frame, or None after ``timeout`` or once closed and empty."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._item is not None or self._closed, timeout)
+            item, self._item = self._item, None
+            self._cond.notify_all()
+            return item
+
+    def close(self) -> None:
+        """No more frames will come."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        """True once the producer is done."""
+        return self._closed
+
+
+def cpu_temperature_c(root: Path = Path("/sys/class/thermal")) -> float | None:
+    """The SoC temperature in °C from the first readable thermal zone, else None."""
+    zones = sorted(root.glob("thermal_zone*"))
+    # Prefer a zone named like the CPU (Pi: "cpu-thermal"); else the first that reads.
+    zones.sort(key=lambda z: 0 if "cpu" in _read(z / "type") else 1)
+    for zone in zones:
+        raw = _read(zone / "temp")
+        if raw.strip().lstrip("-").isdigit():
+            return int(raw) / 1000.0
+    return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
+def rss_mb() -> float:
+    """Resident set size of this process in MiB (Linux), else 0."""
+    for line in _read(Path("/proc/self/status")).splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+@dataclasses.dataclass
+class _Interval:
+    """Accumulators reset at every stats tick."""
+
+    start: float
+    processed: int = 0
+    captured: int = 0
+    process_s: float = 0.0
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+class Service:
+    """Runs one source through one processor until the source ends or ``stop()`` is called."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        processor: Processor,
+        open_source: Callable[[], Source],
+        outbox: Outbox,
+        sink: EventSink | None,
+        *,
+        notifier: Notifier | None = None,
+        realtime: bool = True,
+        flush_timeout: float = 10.0,
+    ) -> None:
+        self.cfg = cfg
+        self.processor = processor
+        self.open_source = open_source
+        self.outbox = outbox
+        self.sink = sink
+        self.notifier = notifier or Notifier()
+        # A file plays at its own rate (realtime); realtime=False runs it as fast as possible
+        # without dropping (benchmarks, bulk replays).
+        self.realtime = realtime
+        self.flush_timeout = flush_timeout
+        self.topic = f"{cfg.base_topic}/events"
+        self._slot = LatestFrame(lossless=not realtime)
+        self._stop = threading.Event()
+        self._listeners: list[ServiceListener] = []
+        self._source: Source | None = None
+        self._source_dropped_done = 0
+        self._bad_done = 0
+        self.capture_error: BaseException | None = None
+        # counters over the whole run
+        self.frames = 0
+        self.captured = 0
+        self.overruns = 0
+        self.faces = 0
+        self.slips = 0
+        self.store_errors = 0
+        self.fps = 0.0
+        self._slip_times: collections.deque[float] = collections.deque()
+        self._arrivals: collections.deque[tuple[int, float]] = collections.deque(maxlen=512)
+        self.latencies_ms: collections.deque[float] = collections.deque(maxlen=1000)
+        self._period_s = 1.0 / (cfg.camera.fps or 30.0)
+        self._started = time.monotonic()
+        self._last_watchdog = 0.0
+        self._interval = _Interval(start=self._started)
+        self._ready = False
+        self.with_temperature = cpu_temperature_c() is not None
+
+    # ------------------------------------------------------------------ public
+    def add_listener(self, listener: ServiceListener) -> None:
+        """Register an observer of events and stats (see module docstring)."""
+        self._listeners.append(listener)
+
+    def stop(self) -> None:
+        """Ask the loop to finish the current frame, flush and exit (signal-safe)."""
+        self._stop.set()
+        self._slot.close()
+
+    @property
+    def dropped_frames(self) -> int:
+        """Frames lost anywhere: at the sensor/source plus replaced in the handoff."""
+        src = self._source
+        live = src.dropped if src is not None else 0
+        return self._source_dropped_done + live + self._slot.dropped
+
+    def run(self) -> int:
+        """Process until the source ends (file, no loop) or stop(); returns an exit code."""
+        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
+        capture.start()
+        try:
+            self._loop()
+        finally:
+            self.stop()
+            capture.join(timeout=5.0)
+            self._shutdown()
+        if self.capture_error is not None:
+            raise self.capture_error
+        return 0
+
+    # ------------------------------------------------------------------ capture thread
+    def _capture(self) -> None:
+        offset_ns = 0
+        offset_index = 0
+        try:
+            while not self._stop.is_set():
+                src = self.open_source()
+                self._source = src
+                self._period_s = 1.0 / src.fps if src.fps > 0 else self._period_s
+                last_t, last_i = 0, 0
+                wall0: float | None = None
+                t0 = 0
+                try:
+                    for item in src:
+                        if self._stop.is_set():
+                            break
+                        last_t, last_i = item.t_ns, item.index
+                        if offset_ns:
+                            item = dataclasses.replace(
+                                item, t_ns=item.t_ns + offset_ns, index=item.index + offset_index
+                            )
+                        if self.realtime and not self.cfg.camera.is_live:
+                            # Play a file at its own frame rate, as a camera would deliver it.
+                            if wall0 is None:
+                                wall0, t0 = time.monotonic(), item.t_ns
+                            delay = wall0 + (item.t_ns - t0) / 1e9 - time.monotonic()
+                            if delay > 0 and self._stop.wait(delay):
+                                break
+                        self._arrivals.append((item.t_ns, time.monotonic()))
+                        self.captured += 1
+                        self._interval.captured += 1
+                        self._slot.put(item)
+                finally:
+                    self._source_dropped_done += src.dropped
+                    self._bad_done += src.bad_frames
+                    self._source = None
+                    src.close()
+                if not self.cfg.camera.loop or self.cfg.camera.is_live:
+                    break
+                offset_ns += last_t + round(self._period_s * 1e9)
+                offset_index += last_i + 1
+        except BaseException as exc:  # reported by run(): the service exits non-zero
+            log.error("frame source failed: %s", exc)
+            self.capture_error = exc
+        finally:
+            self._slot.close()
+
+    # ------------------------------------------------------------------ loop
+    def _loop(self) -> None:
+        next_stats = time.monotonic() + self.cfg.mqtt.stats_interval
+        while True:
+            item = self._slot.take(timeout=0.5)
+            now = time.monotonic()
+            if item is not None:
+                self._step(item)
+                if not self._ready:
+                    self._ready = True
+                    self.notifier.ready(f"processing {self._describe_source()}")
+                    log.info("first frame processed: service ready")
+                if now - self._last_watchdog >= WATCHDOG_EVERY_S:
+                    # Only here, after a frame: a stalled camera stops these and systemd acts.
+                    self.notifier.watchdog()
+                    self._last_watchdog = now
+            if now >= next_stats:
+                self._tick_stats(now)
+                next_stats = now + self.cfg.mqtt.stats_interval
+            if item is None and self._slot.closed:
+                break
+            if self._stop.is_set():
+                break
+
+    def _step(self, item: Item) -> None:
+        t = time.perf_counter()
+        if isinstance(item, FaceFrame):
+            result = self.processor.process_faces(item)
+        else:
+            result = self.processor.process(item)
+        dt = time.perf_counter() - t
+        self.frames += 1
+        self.faces = len(result.face_frame.faces)
+        iv = self._interval
+        iv.processed += 1
+        iv.process_s += dt
+        for name, seconds in result.stage_times.items():
+            iv.stages[name] = iv.stages.get(name, 0.0) + seconds
+        if dt > self._period_s:
+            self.overruns += 1
+        for event in result.events:
+            self._emit(event)
+
+    def _emit(self, event: SlipEvent) -> None:
+        try:
+            self.outbox.put(event.id, self.topic, event_to_json(event).encode())
+        except OutboxError as exc:
+            # Disk full or read-only: keep running, say so; the event is lost, and counted.
+            self.store_errors += 1
+            log.error("%s", exc)
+        else:
+            if self.sink is not None:
+                self.sink.wake()
+        self.slips += 1
+        now = time.monotonic()
+        self._slip_times.append(now)
+        arrived = next((w for t, w in self._arrivals if t >= event.offset_ns), None)
+        if arrived is not None:
+            self.latencies_ms.append((now - arrived) * 1000.0)
+        log.info("slip %s: %s %s %.0f ms", event.id, event.type, event.emotion, event.duration_ms)
+        for listener in self._listeners:
+            try:
+                listener.on_event(event)
+            except Exception:
+                log.exception("listener %r failed on an event", listener)
+
+    def stats(self, now: float | None = None) -> dict[str, Any]:
+        """The stats document published on ``<prefix>/<id>/stats``."""
+        now = time.monotonic() if now is None else now
+        iv = self._interval
+        span = max(now - iv.start, 1e-9)
+        while self._slip_times and self._slip_times[0] < now - 3600:
+            self._slip_times.popleft()
+        n = max(iv.processed, 1)
+        src = self._source
+        return {
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "device": self.cfg.device.id,
+            "uptime_s": round(now - self._started, 1),
+            "fps": round(iv.processed / span, 2),
+            "capture_fps": round(iv.captured / span, 2),
+            "frames": self.frames,
+            "dropped_frames": self.dropped_frames,
+            "dropped_handoff": self._slot.dropped,
+            "bad_frames": self._bad_done + (src.bad_frames if src is not None else 0),
+            "overruns": self.overruns,
+            "process_ms": round(1000.0 * iv.process_s / n, 2),
+            "stage_ms": {k: round(1000.0 * v / n, 3) for k, v in iv.stages.items()},
+            "faces": self.faces,
+            "slips_total": self.slips,
+            "slips_last_hour": len(self._slip_times),
+            "outbox_depth": self.outbox.depth,
+            "outbox_dropped": self.outbox.dropped,
+            "store_errors": self.store_errors,
+            "cpu_temperature_c": cpu_temperature_c(),
+            "rss_mb": round(rss_mb(), 1),
+        }
+
+    def _tick_stats(self, now: float) -> None:
+        stats = self.stats(now)
+        self.fps = float(stats["fps"])
+        self._interval = _Interval(start=now)
+        self.notifier.status(
+            f"{stats['fps']:.1f} fps, {stats['faces']} face(s), {stats['slips_total']} slips, "
+            f"{stats['dropped_frames']} dropped, outbox {stats['outbox_depth']}"
+        )
+        if self.sink is not None:
+            self.sink.publish_stats(stats)
+        for listener in self._listeners:
+            try:
+                listener.on_stats(stats)
+            except Exception:
+                log.exception("listener %r failed on stats", listener)
+
+    def _shutdown(self) -> None:
+        self.notifier.stopping()
+        try:
+            for event in self.processor.finish():
+                self._emit(event)
+        except Exception:
+            log.exception("pipeline finish failed; events already stored are kept")
+        if self.sink is not None:
+            self.sink.flush(self.flush_timeout)
+        self._tick_stats(time.monotonic())  # the final stats show what is left, if anything
+        if self.sink is not None:
+            self.sink.stop(flush_timeout=0.0)
+        log.info(
+            "stopped: %d frames, %d slips, %d dropped, %d overruns, %d left in the outbox",
+            self.frames,
+            self.slips,
+            self.dropped_frames,
+            self.overruns,
+            self.outbox.depth,
+        )
+        self.notifier.close()
+
+    def _describe_source(self) -> str:
+        return Path(self.cfg.camera.source).name
+
+
+def source_opener(cfg: Config) -> Callable[[], Source]:
+    """A function opening the configured source (again, for ``loop = true``)."""
+    if cfg.camera.is_live:
+
+        def open_camera() -> Source:
+            from edge.camera import PiCameraSource
+
+            size = (cfg.camera.width, cfg.camera.height)
+            return PiCameraSource(fps=cfg.camera.fps or 30.0, size=size)
+
+        return open_camera
+
+    def open_file() -> Source:
+        from edge.frames import open_source
+
+        src: Source = open_source(cfg.camera.source, fps=cfg.camera.fps)
+        return src
+
+    return open_file
+
+
+def serve(
+    cfg: Config,
+    processor: Processor,
+    *,
+    realtime: bool = True,
+    backoff: tuple[float, float] = (1.0, 60.0),
+    listeners: tuple[ServiceListener, ...] = (),
+    open_source: Callable[[], Source] | None = None,
+) -> Service:
+    """Wire outbox, publisher, notifier and signals around ``processor``; returns after the run."""
+    import signal
+
+    from edge.publisher import Publisher
+
+    outbox = Outbox(
+        cfg.state.dir / "outbox.db",
+        max_events=cfg.state.outbox_max,
+        synchronous=cfg.state.synchronous,
+    )
+    publisher = Publisher(
+        cfg, outbox, backoff=backoff, with_temperature=cpu_temperature_c() is not None
+    )
+    opener = open_source or source_opener(cfg)
+    service = Service(cfg, processor, opener, outbox, publisher, realtime=realtime)
+    for listener in listeners:
+        service.add_listener(listener)
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: service.stop())
+    publisher.start()
+    try:
+        service.run()
+    finally:
+        outbox.close()
+    return service
