@@ -28,6 +28,7 @@ NUISANCE_KINDS: tuple[str, ...] = (
     "occlusion",
     "speech",
     "talking_laugh",
+    "twitch",  # one-sided twitch that is not contempt (generated streams)
 )
 CONTEXT_KINDS: tuple[str, ...] = ("no_face",)
 KINDS: tuple[str, ...] = EXPRESSION_KINDS + NUISANCE_KINDS + CONTEXT_KINDS
