@@ -181,7 +181,9 @@ class VideoFileSource(_Closing):
         else:
             self._fps = fps if fps else 30.0
             log.warning("%s states no frame rate; assuming %.3g fps", self.path, self._fps)
-        self._frame_count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        count = float(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0)
+        # raw streams (e.g. .mjpeg) report garbage such as a huge negative count
+        self._frame_count = int(count) if math.isfinite(count) and 0 < count < 1e9 else 0
         self._clock = FrameClock(self._fps)
         self._bad = 0
         self._pos = 0  # container frames grabbed so far, good or bad

@@ -141,6 +141,22 @@ def test_variable_rate_clip_keeps_container_timestamps(clips: Path) -> None:
     assert not np.allclose(t, np.arange(len(t)) * 1e9 / src.fps, atol=1e6)
 
 
+def test_raw_stream_without_a_frame_count_plays(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.mjpeg"
+    with open(raw, "wb") as fh:
+        for i in range(10):
+            ok, jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), i * 20, np.uint8))
+            assert ok
+            fh.write(jpeg.tobytes())
+    with open_source(raw) as src:
+        assert src.frame_count == 0  # OpenCV reports a huge negative number here
+        frames = list(src)
+        assert src.bad_frames == 0 and src.dropped == 0
+    assert [f.t_ns for f in frames] == [i * 40_000_000 for i in range(10)]
+    levels = np.array([int(f.image[0, 0, 0]) for f in frames])
+    assert np.abs(levels - np.arange(10) * 20).max() <= 2  # JPEG is lossy; order is kept
+
+
 def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such video file"):
         open_source(tmp_path / "nope.mp4")
