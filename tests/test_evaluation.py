@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from edge.cli import main
 from edge.evaluation.annotations import Segment
 from edge.evaluation.metrics import (
     EvalReport,
@@ -13,7 +17,7 @@ from edge.evaluation.metrics import (
     match_intervals,
 )
 from edge.evaluation.report import format_report, report_to_dict
-from edge.events import EMOTIONS, SlipEvent
+from edge.events import EMOTIONS, SlipEvent, event_to_json, validate
 
 MS = 1_000_000
 
@@ -116,3 +120,73 @@ def test_empty_report_is_all_zero() -> None:
     rep = EvalReport()
     assert rep.uf1 == rep.uar == rep.false_slips_per_min == 0.0
     assert rep.spotting["micro"].f1 == 0.0
+
+
+# --- the `microslip eval` command -------------------------------------------------------
+
+ANNOTATIONS = Path(__file__).parents[1] / "annotations"
+
+
+def _write_events(path: Path, events: list[SlipEvent]) -> None:
+    path.write_text("".join(event_to_json(e) + "\n" for e in events))
+
+
+def test_eval_command_on_event_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    truth = tmp_path / "truth.jsonl"
+    _write_events(truth, [pred(1000, 1300, "happiness"), pred(5000, 7000, "sadness")])
+    predicted = tmp_path / "pred.jsonl"
+    _write_events(
+        predicted,
+        [pred(1010, 1290, "happiness"), pred(5100, 6900, "anger"), pred(9000, 9200, "fear")],
+    )
+    out = tmp_path / "report.json"
+    rc = main(["eval", "--pred", str(predicted), "--truth", str(truth), "--fps", "30",
+               "--duration", "60", "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "micro" in text and "UF1" in text
+    d = json.loads(out.read_text())
+    assert d["spotting"]["micro"]["tp"] == 1 and d["spotting"]["micro"]["n_pred"] == 2
+    assert d["spotting"]["macro"]["f1"] == 1.0
+    assert d["false_slips"]["count"] == 1
+    assert d["emotion"]["per_class"]["sadness"]["recall"] == 0.0
+    assert d["per_stream"][0]["hits"] == 2
+
+
+def test_eval_command_against_a_dataset_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # CASME II sample 01/EP02_01f: frames 46..86 at 200 fps, frame 46 = t 0.
+    predicted = tmp_path / "pred.jsonl"
+    _write_events(predicted, [pred(0, 200, "happiness")])
+    table = Path(__file__).parent / "data" / "datasets" / "casme2_coding.csv"
+    out = tmp_path / "r.json"
+    args = ["eval", "--pred", str(predicted), "--truth", str(table), "--first-frame", "46"]
+    assert main([*args, "--video", "01/EP02_01f", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["spotting"]["micro"]["tp"] == 1 and d["spotting"]["micro"]["tp_with_emotion"] == 1
+    # Without --video the error lists what is there; a bad payload names the line.
+    assert main(args) == 2
+    assert "--video" in capsys.readouterr().err
+    predicted.write_text('{"id": "x"}\n')
+    assert main([*args, "--video", "01/EP02_01f"]) == 2
+    assert "pred.jsonl:1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_eval_command_runs_the_pipeline_on_a_real_clip(
+    tmp_path: Path, pyfeat_dir: Path, face_models: Path
+) -> None:
+    out = tmp_path / "r.json"
+    clip = pyfeat_dir / "single_face.mp4"
+    rc = main(["eval", str(clip), "--truth-dir", str(ANNOTATIONS), "--json", str(out),
+               "--save-events", str(tmp_path)])  # fmt: skip
+    assert rc == 0
+    d = json.loads(out.read_text())
+    assert d["per_stream"][0]["name"] == "single_face.mp4" and d["per_stream"][0]["true"] == 1
+    # The full-length real smile (1.8 s) must come out as a macro happiness, not a micro.
+    assert d["spotting"]["macro"]["tp"] == 1 and d["spotting"]["macro"]["tp_with_emotion"] == 1
+    assert d["spotting"]["micro"]["n_pred"] == 0
+    saved = (tmp_path / "single_face.mp4.events.jsonl").read_text().splitlines()
+    for line in saved:
+        validate(json.loads(line))
