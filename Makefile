@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: venv install demo test lint typecheck bench train clean pi-check
+.PHONY: venv install demo test lint typecheck bench train clean pi-check eval-real
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(VENV)/.installed
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy edge
+
+# Score the spotter on the annotated real clips and the time-compressed real smiles.
+eval-real: $(VENV)/.installed
+	$(VENV)/bin/microslip models fetch
+	mkdir -p build && $(PY) tools/eval_real.py --json build/eval-real.json
 
 # Install and run on emulated arm64 Debian Bookworm (a Pi's userland); needs root, see README.
 pi-check: $(VENV)/.installed
