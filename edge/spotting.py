@@ -37,6 +37,8 @@ F32 = npt.NDArray[np.float32]
 MOVED_AT = 0.25  # feature units (1.0 = full-strength action): an AU "moved" above this
 MAX_EVENT_S = 6.0  # longer than any macro-expression: cut and emitted as macro
 LOW_RATE_HZ = 20.0
+# The neutral baseline of a new track is not settled yet: no slip may start this early.
+SETTLE_S = 0.4
 
 
 def default_model_path() -> Path:
@@ -107,7 +109,7 @@ class Spotter:
         num_threads: int = 1,
         enter: float = 0.6,
         leave: float = 0.4,
-        min_frames: int = 2,
+        min_frames: int = 3,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         from edge.runtime import Interpreter
@@ -156,7 +158,7 @@ class Spotter:
         events: list[SlipEvent] = []
         for g in tr.resampler.push(au_frame.t_ns, x.astype(np.float32)):
             if g.after_gap and tr.grid:
-                events += self._cut(au_frame.track_id, tr, "gap in the stream")
+                events += self._drain(au_frame.track_id, tr, "gap in the stream")
                 tr.grid.clear()
             tr.grid.append((g.t_ns, g.values))
             scored = self._score(tr)
@@ -169,23 +171,33 @@ class Spotter:
         tr = self._tracks.pop(track_id, None)
         if tr is None:
             return []
-        return self._cut(track_id, tr, "track lost")
+        return self._drain(track_id, tr, "track lost")
 
     def flush(self) -> list[SlipEvent]:
         """End of stream: score the frames still waiting for look-ahead, close every track."""
         events: list[SlipEvent] = []
         for tid in list(self._tracks):
-            tr = self._tracks[tid]
-            # the stream ends: pad the future with neutral frames, as training did
-            for _ in range(min(self.meta.lookahead, len(tr.grid))):
-                t_last = tr.grid[-1][0] + tr.resampler.period_ns
-                tr.grid.append((t_last, np.zeros(len(self.meta.features), np.float32)))
-                scored = self._score(tr)
-                if scored is not None:
-                    events += self._segment(tid, tr, scored)
-            events += self._cut(tid, tr, "end of stream")
+            events += self._drain(tid, self._tracks[tid], "end of stream")
         self._tracks.clear()
         return events
+
+    def _drain(self, track_id: int, tr: _Track, reason: str) -> list[SlipEvent]:
+        """Score the frames still waiting for look-ahead, then cut what is open.
+
+        The missing future is padded with neutral frames, as in training; an expression that
+        seems to end inside that padding has no observed offset, so it is cut, not closed.
+        """
+        events: list[SlipEvent] = []
+        for _ in range(min(self.meta.lookahead, len(tr.grid))):
+            t_next = tr.grid[-1][0] + tr.resampler.period_ns
+            tr.grid.append((t_next, np.zeros(len(self.meta.features), np.float32)))
+            scored = self._score(tr)
+            if scored is None:
+                continue
+            if tr.open and scored.p < self.leave:
+                break
+            events += self._segment(track_id, tr, scored)  # opens, extends or hits the cap
+        return events + self._cut(track_id, tr, reason)
 
     # -- internals -------------------------------------------------------------------------
     def _check_names(self, names: tuple[str, ...]) -> None:
@@ -243,11 +255,11 @@ class Spotter:
     def _segment(self, track_id: int, tr: _Track, s: _Scored) -> list[SlipEvent]:
         """Hysteresis on the slip probability; returns an event when one closes."""
         if not tr.open:
-            if s.p >= self.enter:
+            if s.p >= self.enter and (s.t_ns - tr.first_t) / 1e9 >= SETTLE_S:
                 # back-extend the onset over the preceding frames above the leave threshold
                 back: list[_Scored] = []
                 for prev in reversed(list(tr.history)[:-1]):
-                    if prev.p < self.leave:
+                    if prev.p < self.leave or (prev.t_ns - tr.first_t) / 1e9 < SETTLE_S:
                         break
                     back.append(prev)
                 tr.open = [*reversed(back), s]

@@ -1,0 +1,179 @@
+"""The spotter with the committed int8 model: slips found, nuisances ignored, bad input handled."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge.events import EMOTIONS, event_to_dict, validate
+from edge.features import FEATURE_NAMES, FeatureExtractor
+from edge.spotting import Spotter
+from edge.types import AUFrame, Face, FaceFrame
+from training.generator import JITTER, _bump, signatures
+
+REF = Path(__file__).parents[1] / "training" / "data"
+SIG = signatures()
+FIXED_NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def happy() -> np.ndarray:
+    return SIG["AU12_L"] + SIG["AU12_R"] + SIG["AU6_L"] + SIG["AU6_R"]
+
+
+def stream(
+    fps: float,
+    dur: float,
+    parts: list[tuple[float, float, float, np.ndarray]] = (),  # type: ignore[assignment]
+    seed: int = 0,
+    jitter: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Native-rate features: jitter plus (onset s, rise s, fall s, peak signature) bumps."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(dur * fps)) / fps
+    x = rng.normal(0, 1, (len(t), len(FEATURE_NAMES))).astype(np.float32) * JITTER * jitter
+    for on, rise, fall, sig in parts:
+        x += _bump(t, on, on + rise, on + rise + fall)[:, None] * sig
+    return np.round(t * 1e9).astype(np.int64), x.astype(np.float32)
+
+
+def run(sp: Spotter, t: np.ndarray, x: np.ndarray, track: int = 1) -> list[tuple[int, object]]:
+    """Push every frame; returns (t_ns of the push that returned it, event)."""
+    out: list[tuple[int, object]] = []
+    for ti, xi in zip(t, x, strict=True):
+        out += [(int(ti), e) for e in sp.push(AUFrame(int(ti), track, xi, FEATURE_NAMES))]
+    out += [(int(t[-1]), e) for e in sp.flush()]
+    return out
+
+
+@pytest.fixture(scope="module")
+def spotter() -> Spotter:
+    return Spotter("test-dev", clock=lambda: FIXED_NOW)
+
+
+def iou(a: tuple[int, int], b: tuple[int, int]) -> float:
+    inter = min(a[1], b[1]) - max(a[0], b[0])
+    return max(0.0, inter) / (max(a[1], b[1]) - min(a[0], b[0]))
+
+
+@pytest.mark.parametrize("fps", [30.0, 60.0, 90.0, 120.0])
+def test_micro_smile_found_at_every_rate(spotter: Spotter, fps: float) -> None:
+    t, x = stream(fps, 6.0, [(3.0, 0.15, 0.17, 0.6 * happy())], seed=int(fps))
+    evs = [e for _, e in run(spotter, t, x)]
+    assert len(evs) == 1
+    ev = evs[0]
+    assert ev.emotion == "happiness" and ev.type == "micro"  # type: ignore[attr-defined]
+    assert iou((ev.onset_ns, ev.offset_ns), (3_000_000_000, 3_320_000_000)) >= 0.5  # type: ignore[attr-defined]
+    assert ev.onset_ns <= ev.apex_ns <= ev.offset_ns  # type: ignore[attr-defined]
+    aus = dict(ev.action_units)  # type: ignore[attr-defined]
+    assert "AU12_L" in aus and "AU12_R" in aus
+    assert ev.laterality == "both" and not ev.partial  # type: ignore[attr-defined]
+    assert [n for n, _ in ev.scores] == list(EMOTIONS)  # type: ignore[attr-defined]
+    assert sum(v for _, v in ev.scores) == pytest.approx(1.0, abs=1e-3)  # type: ignore[attr-defined]
+    validate(event_to_dict(ev))  # type: ignore[arg-type]
+
+
+def test_one_sided_contempt_is_found_with_its_side(spotter: Spotter) -> None:
+    t, x = stream(30.0, 6.0, [(2.5, 0.12, 0.2, 0.7 * (SIG["AU12_R"] + SIG["AU14_R"]))], seed=3)
+    evs = [e for _, e in run(spotter, t, x)]
+    assert [(e.emotion, e.laterality) for e in evs] == [("contempt", "right")]  # type: ignore[attr-defined]
+
+
+def test_partial_surprise_is_marked_partial(spotter: Spotter) -> None:
+    brows = 0.8 * (SIG["AU1_L"] + SIG["AU1_R"] + SIG["AU2_L"] + SIG["AU2_R"])
+    t, x = stream(60.0, 6.0, [(3.0, 0.12, 0.2, brows)], seed=4)
+    evs = [e for _, e in run(spotter, t, x)]
+    assert len(evs) == 1 and evs[0].emotion == "surprise" and evs[0].partial  # type: ignore[attr-defined]
+
+
+def test_neutral_footage_and_blinks_are_not_slips(spotter: Spotter) -> None:
+    blink = SIG["AU45_L"] + SIG["AU45_R"]
+    parts = [(2.0 + 3.0 * k, 0.08, 0.16, blink * (0.7 + 0.03 * k)) for k in range(15)]
+    t, x = stream(30.0, 48.0, parts, seed=5)
+    assert run(spotter, t, x) == []
+
+
+def test_event_leaves_within_250_ms_of_its_offset(spotter: Spotter) -> None:
+    t, x = stream(60.0, 6.0, [(2.0, 0.1, 0.2, 0.7 * happy())], seed=6)
+    out = run(spotter, t, x)
+    assert len(out) == 1
+    pushed_at, ev = out[0]
+    assert 0 <= pushed_at - ev.offset_ns <= 250_000_000  # type: ignore[attr-defined]
+
+
+def test_gap_during_a_micro_expression_drops_it_with_a_reason(
+    spotter: Spotter, caplog: pytest.LogCaptureFixture
+) -> None:
+    t, x = stream(30.0, 6.0, [(3.0, 0.15, 0.2, 0.8 * happy())], seed=7)
+    keep = (t < 3.1e9) | (t > 3.6e9)
+    with caplog.at_level(logging.INFO, logger="edge.spotting"):
+        evs = run(spotter, t[keep], x[keep])
+    assert evs == []
+    assert any(
+        "gap in the stream" in r.getMessage() and "dropped" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+def test_lost_track_cuts_a_long_expression(
+    spotter: Spotter, caplog: pytest.LogCaptureFixture
+) -> None:
+    t, x = stream(30.0, 6.0, [(2.0, 0.3, 0.3, 0.8 * happy())], seed=8)
+    x[t >= 2.3e9] = 0.8 * happy()  # held smile: a macro-expression
+    stop = t < 3.5e9
+    out = []
+    with caplog.at_level(logging.INFO, logger="edge.spotting"):
+        for ti, xi in zip(t[stop], x[stop], strict=True):
+            out += spotter.push(AUFrame(int(ti), 9, xi, FEATURE_NAMES))
+        out += spotter.end_track(9)
+    assert [(e.type, e.emotion) for e in out] == [("macro", "happiness")]
+    assert out[0].offset_ns <= int(t[stop][-1])
+    assert any("track lost" in r.getMessage() for r in caplog.records)
+
+
+def test_bad_frames_are_skipped_not_fatal() -> None:
+    sp = Spotter("d")
+    t, x = stream(30.0, 4.0, seed=9)
+    x[40:45] = np.nan
+    frames = [AUFrame(int(a), 1, b, FEATURE_NAMES) for a, b in zip(t, x, strict=True)]
+    frames.insert(60, frames[59])  # repeated timestamp
+    evs = [e for f in frames for e in sp.push(f)] + sp.flush()
+    assert evs == [] and sp.bad_frames == 5
+
+
+def test_low_frame_rate_is_warned(caplog: pytest.LogCaptureFixture) -> None:
+    sp = Spotter("d")
+    t, x = stream(12.0, 4.0, seed=10)
+    with caplog.at_level(logging.WARNING, logger="edge.spotting"):
+        run(sp, t, x)
+    assert any("12.0 fps" in r.getMessage() for r in caplog.records)
+
+
+def test_ids_are_unique_and_time_is_the_apex_wall_clock() -> None:
+    sp = Spotter("d", clock=lambda: FIXED_NOW)
+    parts = [(2.0 + 2.0 * k, 0.12, 0.18, 0.7 * happy()) for k in range(4)]
+    t, x = stream(30.0, 11.0, parts, seed=11)
+    out = run(sp, t, x)
+    assert len(out) == 4
+    assert len({e.id for _, e in out}) == 4  # type: ignore[attr-defined]
+    for pushed_at, ev in out:
+        want = FIXED_NOW - timedelta(microseconds=(pushed_at - ev.apex_ns) / 1e3)  # type: ignore[attr-defined]
+        got = datetime.fromisoformat(ev.time.replace("Z", "+00:00"))  # type: ignore[attr-defined]
+        assert abs((got - want).total_seconds()) < 0.002
+        assert ev.models[0].name == "microevent" and len(ev.models[0].sha256) == 64  # type: ignore[attr-defined]
+
+
+def test_real_smile_of_single_face_is_found_as_macro_happiness(spotter: Spotter) -> None:
+    d = np.load(REF / "single_face.npz")
+    fx = FeatureExtractor()
+    evs = []
+    for i in np.flatnonzero(d["present"]):
+        face = Face(1, (0.0, 0.0, 1.0, 1.0), d["landmarks"][i], 1.0)
+        for au in fx.update(FaceFrame(int(i), int(d["t_ns"][i]), (face,))):
+            evs += spotter.push(au)
+    evs += spotter.flush()
+    assert [(e.emotion, e.type) for e in evs] == [("happiness", "macro")]
+    assert 0.4e9 < evs[0].onset_ns < 0.8e9  # the smile starts at ~0.55 s
