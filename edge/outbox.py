@@ -67,6 +67,8 @@ class Outbox:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
+        self._dropped = int(row[0]) if row else 0
         self.put_errors = 0
         if self._depth:
             log.info("outbox %s: %d messages waiting from a previous run", path, self._depth)
@@ -105,6 +107,7 @@ class Outbox:
             if over > 0:
                 log.warning("outbox full (%d): dropped the %d oldest events", self.max_events, over)
                 self._depth -= over
+                self._dropped += over
             self._depth += int(added)
             return added
 
@@ -139,9 +142,7 @@ class Outbox:
     @property
     def dropped(self) -> int:
         """Messages dropped (oldest first) because the outbox was full, over its lifetime."""
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
-        return int(row[0]) if row else 0
+        return self._dropped
 
     def close(self) -> None:
         """Checkpoint the WAL and close the database."""

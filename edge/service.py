@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,7 +43,7 @@ class StepResult(Protocol):
     @property
     def face_frame(self) -> FaceFrame: ...
     @property
-    def events(self) -> list[SlipEvent]: ...
+    def events(self) -> Sequence[SlipEvent]: ...
     @property
     def stage_times(self) -> dict[str, float]: ...
 
@@ -53,7 +53,7 @@ class Processor(Protocol):
 
     def process(self, frame: Frame) -> StepResult: ...
     def process_faces(self, face_frame: FaceFrame) -> StepResult: ...
-    def finish(self) -> list[SlipEvent]: ...
+    def finish(self) -> Sequence[SlipEvent]: ...
 
 
 class Source(Protocol):
@@ -213,6 +213,11 @@ class Service:
         self._interval = _Interval(start=self._started)
         self._ready = False
         self.with_temperature = cpu_temperature_c() is not None
+        self._motion: Any = None
+        if cfg.events.include_motion:
+            from edge.motion import MotionRecorder
+
+            self._motion = MotionRecorder()
 
     # ------------------------------------------------------------------ public
     def add_listener(self, listener: ServiceListener) -> None:
@@ -332,10 +337,15 @@ class Service:
             iv.stages[name] = iv.stages.get(name, 0.0) + seconds
         if dt > self._period_s:
             self.overruns += 1
+        if self._motion is not None:
+            self._motion.observe(result.face_frame)
         for event in result.events:
             self._emit(event)
 
     def _emit(self, event: SlipEvent) -> None:
+        if self._motion is not None and event.motion is None:
+            motion = self._motion.motion_for(event.track_id, event.onset_ns, event.offset_ns)
+            event = dataclasses.replace(event, motion=motion)
         try:
             self.outbox.put(event.id, self.topic, event_to_json(event).encode())
         except OutboxError as exc:

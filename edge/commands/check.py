@@ -1,0 +1,125 @@
+"""``microslip check --config PATH``: validate config, models, camera, state dir and broker."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edge.config import DEFAULT_PATH, Config
+from edge.errors import MicroslipError
+
+
+def register(sub: Any) -> None:
+    """Add the ``check`` subcommand to the CLI."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "check",
+        help="check config, model checksums, camera, state dir and broker; non-zero on failure",
+        description="Validate everything `microslip run` needs and print one line per check. "
+        "Exit 2 on a bad config, 1 if any other check fails, 0 if all pass.",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, help=f"TOML config (default {DEFAULT_PATH})"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=5.0, help="seconds to wait for the broker (default 5)"
+    )
+    parser.set_defaults(func=run)
+
+
+def check_models(cfg: Config) -> str:
+    """Verify the face models this config needs against the manifest's sha256."""
+    from edge.face.landmarks import MESHES
+    from edge.models import verify
+
+    names = ["face_detection_short_range", MESHES[cfg.pipeline.mesh].model]
+    for name in names:
+        verify(name)
+    return ", ".join(names) + " (sha256 verified)"
+
+
+def check_camera(cfg: Config) -> str:
+    """Open the source and read one frame."""
+    from edge.service import source_opener
+
+    src = source_opener(cfg)()
+    try:
+        first = next(iter(src), None)
+        if first is None:
+            raise MicroslipError(f"{cfg.camera.source}: no frames")
+        what = getattr(first, "image", None)
+        size = f"{what.shape[1]}x{what.shape[0]}" if what is not None else "landmarks"
+        return f"{cfg.camera.source}: first frame {size} at {src.fps:.3g} fps"
+    finally:
+        src.close()
+
+
+def check_state(cfg: Config) -> str:
+    """The state dir exists (or can be made), is writable, and the outbox opens."""
+    from edge.outbox import Outbox
+
+    cfg.state.dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(cfg.state.dir, os.W_OK):
+        raise MicroslipError(f"{cfg.state.dir} is not writable by this user")
+    with Outbox(cfg.state.dir / "outbox.db", synchronous=cfg.state.synchronous) as box:
+        return f"{cfg.state.dir} writable, {box.depth} events queued, {box.dropped} ever dropped"
+
+
+def check_broker(cfg: Config, timeout: float) -> str:
+    """Connect once (same protocol, TLS and credentials as the service) and wait for CONNACK."""
+    from edge.publisher import make_client
+
+    client = make_client(cfg, client_id=f"{cfg.mqtt.client_id}-check-{uuid.uuid4().hex[:6]}")
+    answered = threading.Event()
+    result: list[Any] = []
+
+    def on_connect(c: Any, u: Any, flags: Any, reason: Any, props: Any) -> None:
+        result.append(reason)
+        answered.set()
+
+    client.on_connect = on_connect
+    where = f"{cfg.mqtt.host}:{cfg.mqtt.port}"
+    try:
+        client.connect(cfg.mqtt.host, cfg.mqtt.port, keepalive=10)
+    except (OSError, ValueError) as exc:
+        raise MicroslipError(f"{where}: {type(exc).__name__}: {exc}") from exc
+    client.loop_start()
+    try:
+        if not answered.wait(timeout):
+            raise MicroslipError(f"{where}: no CONNACK within {timeout:g} s")
+        if result[0].is_failure:
+            raise MicroslipError(f"{where}: broker refused the connection: {result[0]}")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    tls = "TLS" if cfg.mqtt.tls else "no TLS"
+    return f"{where} accepted the connection (MQTT {cfg.mqtt.protocol}, {tls})"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run every check, print a report, return 0 only if all pass."""
+    from edge.config import load_config
+
+    cfg = load_config(args.config)  # a bad config raises ConfigError: exit 2, naming the key
+    print(f"ok    config  {cfg.path}: device {cfg.device.id}, camera {cfg.camera.source}")
+    checks: list[tuple[str, Callable[[], str]]] = [
+        ("models", lambda: check_models(cfg)),
+        ("camera", lambda: check_camera(cfg)),
+        ("state ", lambda: check_state(cfg)),
+        ("broker", lambda: check_broker(cfg, args.timeout)),
+    ]
+    failed = 0
+    for name, check in checks:
+        try:
+            detail = check()
+        except (MicroslipError, OSError) as exc:
+            failed += 1
+            print(f"FAIL  {name}  {exc}")
+        else:
+            print(f"ok    {name}  {detail}")
+    print("all checks passed" if not failed else f"{failed} check(s) failed")
+    return 1 if failed else 0

@@ -1,0 +1,38 @@
+"""``microslip run --config PATH``: the device service (camera -> events -> MQTT)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from edge.config import DEFAULT_PATH
+
+
+def register(sub: Any) -> None:
+    """Add the ``run`` subcommand to the CLI."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "run",
+        help="run the device service: camera, pipeline, durable MQTT publishing",
+        description="Run the fixed-rate service described by a TOML config until SIGTERM "
+        "(or, for a file source without loop = true, until the file ends and events are "
+        "flushed). Secrets come from mqtt.password_file or $MICROSLIP_MQTT_PASSWORD.",
+    )
+    parser.add_argument(
+        "--config", type=Path, default=None, help=f"TOML config (default {DEFAULT_PATH})"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the config, build the real pipeline and serve; return the exit code."""
+    from edge.config import load_config
+    from edge.pipeline import Pipeline
+    from edge.service import serve
+
+    cfg = load_config(args.config)
+    pipeline = Pipeline(
+        device_id=cfg.device.id, mesh=cfg.pipeline.mesh, max_faces=cfg.pipeline.max_faces
+    )
+    serve(cfg, pipeline)
+    return 0

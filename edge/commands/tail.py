@@ -1,0 +1,117 @@
+"""``microslip tail``: subscribe to any broker and pretty-print events and status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from edge.errors import ConfigError, MicroslipError
+
+
+def register(sub: Any) -> None:
+    """Add the ``tail`` subcommand to the CLI."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        "tail",
+        help="print events and status of microslip devices from an MQTT broker",
+        description="Subscribe to <prefix>/<device>/events and /status (and /stats with "
+        "--stats) and print one line per message. Consumers should dedupe by event id: "
+        "delivery is at-least-once.",
+    )
+    parser.add_argument("--config", type=Path, help="take broker settings from this config")
+    parser.add_argument("--host", help="broker host (default localhost)")
+    parser.add_argument("--port", type=int, help="broker port (default 1883)")
+    parser.add_argument("--prefix", help="topic prefix (default microslip)")
+    parser.add_argument("--device", default="+", help="device id (default: all devices)")
+    parser.add_argument("--stats", action="store_true", help="also print stats")
+    parser.add_argument("--json", action="store_true", help="print raw JSON payloads")
+    parser.add_argument("--count", type=int, help="exit after this many events")
+    parser.add_argument("--timeout", type=float, help="exit after this many seconds")
+    parser.set_defaults(func=run)
+
+
+def format_message(topic: str, payload: bytes, raw: bool = False) -> str:
+    """One human line for one message on a microslip topic."""
+    parts = topic.split("/")
+    device, kind = (parts[-2], parts[-1]) if len(parts) >= 2 else ("?", topic)
+    text = payload.decode("utf-8", "replace")
+    if raw:
+        return f"{topic} {text}"
+    now = datetime.now().strftime("%H:%M:%S")
+    if kind == "status":
+        return f"{now} {device} status {text}"
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError:
+        return f"{now} {device} {kind} (not JSON) {text[:200]}"
+    if kind == "events" and isinstance(d, dict):
+        au = d.get("action_units", {})
+        aus = "+".join(sorted(au, key=lambda a: -float(au[a]))[:4])  # the strongest four
+        return (
+            f"{now} {device} {d.get('type', '?'):5} {d.get('emotion', '?'):9} "
+            f"conf {d.get('confidence', 0):.2f} int {d.get('intensity', 0):.2f} "
+            f"{d.get('duration_ms', 0):4.0f} ms track {d.get('track_id', '?')} "
+            f"{d.get('laterality', '')} {aus} id={d.get('id', '?')}"
+        )
+    if kind == "stats" and isinstance(d, dict):
+        temp = d.get("cpu_temperature_c")
+        return (
+            f"{now} {device} stats fps {d.get('fps', 0)} faces {d.get('faces', 0)} "
+            f"dropped {d.get('dropped_frames', 0)} slips/h {d.get('slips_last_hour', 0)} "
+            f"outbox {d.get('outbox_depth', 0)}" + (f" {temp:.1f}°C" if temp is not None else "")
+        )
+    return f"{now} {device} {kind} {text[:200]}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Subscribe and print until interrupted, --count events or --timeout."""
+
+    from edge.config import load_config, parse_config
+    from edge.publisher import make_client
+
+    cfg = load_config(args.config) if args.config else parse_config({}, env={})
+    host = args.host or (cfg.mqtt.host if args.config else "localhost")
+    port = args.port or (cfg.mqtt.port if args.config else 1883)
+    prefix = args.prefix or cfg.mqtt.prefix
+    if args.count is not None and args.count < 1:
+        raise ConfigError(f"--count must be at least 1, got {args.count}")
+    kinds = ["events", "status"] + (["stats"] if args.stats else [])
+    topics = [f"{prefix}/{args.device}/{k}" for k in kinds]
+    client = make_client(cfg, client_id=f"microslip-tail-{uuid.uuid4().hex[:10]}")
+    done = threading.Event()
+    seen = {"events": 0}
+    out: IO[str] = sys.stdout
+
+    def on_connect(c: Any, u: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            print(f"microslip: broker refused the connection: {reason}", file=sys.stderr)
+            done.set()
+            return
+        c.subscribe([(t, 1) for t in topics])
+
+    def on_message(c: Any, u: Any, msg: Any) -> None:
+        out.write(format_message(msg.topic, msg.payload, args.json) + "\n")
+        out.flush()
+        if msg.topic.endswith("/events"):
+            seen["events"] += 1
+            if args.count is not None and seen["events"] >= args.count:
+                done.set()
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    try:
+        client.connect(host, port, keepalive=30)
+    except OSError as exc:
+        raise MicroslipError(f"cannot connect to MQTT broker {host}:{port}: {exc}") from exc
+    client.loop_start()
+    try:
+        done.wait(args.timeout)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return 0
