@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -84,8 +84,11 @@ class _Closing:
         self.close()
 
 
-class FrameSource(Protocol):
-    """Anything that yields :class:`Frame` s: a clip, the camera, a synthetic generator."""
+ItemT = TypeVar("ItemT", covariant=True)
+
+
+class Source(Protocol[ItemT]):
+    """A context-managed stream of frames (or recorded face frames) with loss counters."""
 
     name: str
 
@@ -96,15 +99,15 @@ class FrameSource(Protocol):
 
     @property
     def dropped(self) -> int:
-        """Frames lost so far, from gaps in ``t_ns``."""
+        """Frames lost so far, from gaps in ``t_ns`` larger than 1.5 periods."""
         ...
 
     @property
     def bad_frames(self) -> int:
-        """Frames that could not be decoded or were out of order, skipped."""
+        """Frames skipped or cleaned: undecodable, time going back, NaN landmarks."""
         ...
 
-    def __iter__(self) -> Iterator[Frame]: ...
+    def __iter__(self) -> Iterator[ItemT]: ...
 
     def close(self) -> None:
         """Release the source."""
@@ -120,40 +123,10 @@ class FrameSource(Protocol):
     ) -> None: ...
 
 
-class FaceSource(Protocol):
-    """Anything that yields :class:`FaceFrame` s without pixels: a landmark recording."""
-
-    name: str
-
-    @property
-    def fps(self) -> float:
-        """Nominal frame rate of the recorded source."""
-        ...
-
-    @property
-    def dropped(self) -> int:
-        """Frames missing from the recording, from gaps in ``t_ns``."""
-        ...
-
-    @property
-    def bad_frames(self) -> int:
-        """Frames with unusable data (NaN landmarks, out of order), skipped or cleaned."""
-        ...
-
-    def __iter__(self) -> Iterator[FaceFrame]: ...
-
-    def close(self) -> None:
-        """Release the source."""
-        ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
+# A clip, the camera or the synthetic generator: RGB frames.
+FrameSource = Source[Frame]
+# A landmark recording: FaceFrames without pixels.
+FaceSource = Source[FaceFrame]
 
 
 class VideoFileSource(_Closing):
