@@ -86,7 +86,7 @@ def _track(tid: int, x: float) -> Track:
     pts = np.zeros((468, 3), np.float32)
     pts[:, 0] = np.linspace(x, x + 50, 468)
     pts[:, 1] = np.linspace(0, 50, 468)
-    return Track(tid, pts, 0.99, roi_from_landmarks(pts))
+    return Track.open(tid, pts, 0.99)
 
 
 def test_detections_of_tracked_faces_do_not_open_new_tracks() -> None:

@@ -17,7 +17,6 @@ import numpy.typing as npt
 
 from edge.errors import ConfigError, InputError
 from edge.face.detector import FaceDetector
-from edge.face.geometry import roi_from_landmarks
 from edge.face.landmarks import FaceMesh
 from edge.face.tracker import Track, drop_duplicates, new_face_rois
 from edge.types import Face, FaceFrame, Frame
@@ -118,9 +117,7 @@ class FaceTracker:
                 mesh += self.mesh.mesh_seconds
                 if res.presence < self.min_open_presence:
                     continue
-                track = Track(
-                    self._next_id, res.landmarks, res.presence, roi_from_landmarks(res.landmarks)
-                )
+                track = Track.open(self._next_id, res.landmarks, res.presence)
                 self._next_id += 1
                 alive.append(track)
                 log.debug("track %d opened at frame %d", track.track_id, frame.index)

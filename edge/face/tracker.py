@@ -11,7 +11,15 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.face.detector import Detection
-from edge.face.geometry import DETECTION_ROLL_POINTS, Roi, iou, roi_around, roi_from_landmarks, roll
+from edge.face.geometry import (
+    DETECTION_ROLL_POINTS,
+    Roi,
+    iou,
+    landmark_bounds,
+    roi_around,
+    roi_from_landmarks,
+    roll,
+)
 
 # A detection whose ROI overlaps a tracked face's ROI this much is that face (MediaPipe's
 # AssociationNormRectCalculator threshold); two tracks overlapping this much are one face.
@@ -26,25 +34,26 @@ class Track:
     landmarks: npt.NDArray[np.float32]
     presence: float
     roi: Roi
+    bounds: tuple[float, float, float, float]
     frames: int = 1
+
+    @classmethod
+    def open(cls, track_id: int, landmarks: npt.NDArray[np.float32], presence: float) -> Track:
+        """A new track from its first mesh."""
+        bounds = landmark_bounds(landmarks)
+        return cls(track_id, landmarks, presence, roi_from_landmarks(landmarks, bounds), bounds)
 
     def update(self, landmarks: npt.NDArray[np.float32], presence: float) -> None:
         """Take this frame's mesh and derive the next frame's ROI from it."""
         self.landmarks = landmarks
         self.presence = presence
-        self.roi = roi_from_landmarks(landmarks)
+        self.bounds = landmark_bounds(landmarks)
+        self.roi = roi_from_landmarks(landmarks, self.bounds)
         self.frames += 1
 
     def box(self) -> tuple[float, float, float, float]:
         """Axis-aligned bounding box of the landmarks, in pixels."""
-        return landmark_box(self.landmarks)
-
-
-def landmark_box(points: npt.NDArray[np.float32]) -> tuple[float, float, float, float]:
-    """(x0, y0, x1, y1) enclosing the (x, y) of every landmark."""
-    lo = points[:, :2].min(axis=0)
-    hi = points[:, :2].max(axis=0)
-    return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+        return self.bounds
 
 
 def roi_from_detection(det: Detection) -> Roi:
