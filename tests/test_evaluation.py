@@ -151,6 +151,11 @@ def test_eval_command_on_event_files(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert d["false_slips"]["count"] == 1
     assert d["emotion"]["per_class"]["sadness"]["recall"] == 0.0
     assert d["per_stream"][0]["hits"] == 2
+    # --plot draws the events against the truth (the viz helper's timeline).
+    pytest.importorskip("matplotlib")
+    assert main(["eval", "--pred", str(predicted), "--truth", str(truth), "--plot",
+                 str(tmp_path / "plots")]) == 0  # fmt: skip
+    assert (tmp_path / "plots" / "pred.jsonl.png").stat().st_size > 1000
 
 
 def test_eval_command_against_a_dataset_table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 from pathlib import Path
@@ -55,7 +56,10 @@ def register(sub: Any) -> None:
     )  # fmt: skip
     p.add_argument("--mesh", choices=("468", "478"), default="468", help="landmark mesh")
     p.add_argument("--model", help="micro-event model (default: the committed one)")
-    p.add_argument("--plot", type=Path, metavar="DIR", help=argparse.SUPPRESS)  # reserved
+    p.add_argument(
+        "--plot", type=Path, metavar="DIR",
+        help="write a timeline PNG per stream (AU curves, slips, truth; needs matplotlib)",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -112,6 +116,29 @@ def load_truth(args: argparse.Namespace, path: Path) -> tuple[tuple[Any, ...], f
     return segs, fps, max(s.offset_ns for s in segs)
 
 
+def _collect(data: Any, result: Any) -> None:
+    data.add(result.face_frame.t_ns, result.au_frames)
+
+
+def _timeline_data() -> Any:
+    from edge.plots import TimelineData
+
+    return TimelineData()
+
+
+def _plot(out_dir: Path, name: str, data: Any, fps: float, truths: Any) -> None:
+    """One timeline PNG per stream (the visualisation helper's edge.plots.timeline)."""
+    try:
+        from edge.plots import timeline
+    except ImportError as exc:
+        raise InputError(f"--plot needs the viz extra (matplotlib): {exc}") from exc
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        timeline(data, out_dir / f"{name}.png", fps=fps or None, truth=truths, title=name)
+    except ImportError as exc:
+        raise InputError(f"--plot needs the viz extra (matplotlib): {exc}") from exc
+
+
 def _truth_for_clip(args: argparse.Namespace, clip: Path) -> Path:
     if args.truth is not None:
         return Path(str(args.truth))
@@ -147,6 +174,10 @@ def run(args: argparse.Namespace) -> int:
             duration_ns = round(args.duration * 1e9)
         duration_ns = max(duration_ns, *(e.offset_ns for e in preds), 0)
         streams.append(Stream(args.pred.name, fps, duration_ns, truths, tuple(preds)))
+        if args.plot is not None:
+            data = _timeline_data()
+            data.add_events(preds)
+            _plot(args.plot, args.pred.name, data, fps, truths)
     else:
         from edge.evaluation.clips import spot_clip
 
@@ -155,7 +186,14 @@ def run(args: argparse.Namespace) -> int:
                 raise InputError(f"{clip}: no such file")
             truth_path = _truth_for_clip(args, clip)
             truths, truth_fps, duration_ns = load_truth(args, truth_path)
-            events, fps, frames = spot_clip(clip, mesh=args.mesh, model_path=args.model)
+            data = _timeline_data() if args.plot is not None else None
+            collect = None if data is None else functools.partial(_collect, data)
+            events, fps, frames = spot_clip(
+                clip, mesh=args.mesh, model_path=args.model, on_result=collect
+            )
+            if data is not None:
+                data.add_events(events)
+                _plot(args.plot, clip.name, data, fps, truths)
             if args.save_events is not None:
                 args.save_events.mkdir(parents=True, exist_ok=True)
                 out = args.save_events / f"{clip.name}.events.jsonl"

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edge.errors import SourceError
 from edge.events import SlipEvent
+
+if TYPE_CHECKING:
+    from edge.pipeline import PipelineResult
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +34,11 @@ def frame_times_ms(path: Path | str) -> list[float]:
 
 
 def spot_clip(
-    path: Path | str, device_id: str = "eval", mesh: str = "468", model_path: str | None = None
+    path: Path | str,
+    device_id: str = "eval",
+    mesh: str = "468",
+    model_path: str | None = None,
+    on_result: Callable[[PipelineResult], None] | None = None,
 ) -> tuple[list[SlipEvent], float, int]:
     """Run the whole pipeline over a clip or recording: (events, fps, frames)."""
     from edge.frames import open_source
@@ -39,7 +48,7 @@ def spot_clip(
     events: list[SlipEvent] = []
     pipe = Pipeline(device_id=device_id, mesh=mesh, spot=True, model_path=model_path)
     with open_source(str(path)) as src:
-        summary = replay(src, pipe, on_events=events.extend)
+        summary = replay(src, pipe, on_result, on_events=events.extend)
         fps = float(src.fps)
     log.info("%s: %d frames, %d events", path, summary.frames, len(events))
     return events, fps, summary.frames
