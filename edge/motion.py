@@ -11,11 +11,12 @@ No pixels and no absolute position or size of the face are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -23,11 +24,15 @@ import numpy.typing as npt
 from edge.errors import InputError
 from edge.types import FaceFrame
 
+if TYPE_CHECKING:  # events.py imports this module for SlipEvent.motion
+    from edge.events import SlipEvent
+
 log = logging.getLogger(__name__)
 
 LAYOUT_NAME = "microslip-face73-v1"
 SCALE = 500  # quantisation steps per inter-ocular distance: 0.1 px on a 50 px eye span
 MAX_FRAMES = 15
+ONSET_SLACK_NS = 100_000_000  # the first recorded frame may follow the onset by this much
 
 # Polylines over MediaPipe face-mesh indices (same indices in the 468 and 478 meshes).
 # Right/left are the subject's. Closed polylines repeat no point; `closed` says so.
@@ -35,7 +40,7 @@ _PARTS: tuple[tuple[str, str, bool, tuple[int, ...]], ...] = (
     # (part, region, closed, mesh indices)
     (
         "outline",
-        "jaw",
+        "outline",
         True,
         (10, 297, 284, 389, 454, 361, 397, 379, 400, 152, 176, 150, 172, 132, 234, 162, 54, 67),
     ),  # fmt: skip
@@ -55,9 +60,12 @@ REGION_AUS: Mapping[str, tuple[str, ...]] = {
     "brows": ("AU1", "AU2", "AU4"),
     "eyes": ("AU5", "AU6", "AU7", "AU43", "AU45"),
     "nose": ("AU9",),
-    "mouth": ("AU10", "AU12", "AU14", "AU15", "AU16", "AU20", "AU23", "AU25"),
-    "jaw": ("AU26", "AU27"),
-}
+    "mouth": ("AU10", "AU12", "AU14", "AU15", "AU16", "AU17", "AU20", "AU23", "AU24", "AU25",
+              "AU26", "AU27"),
+    # The outline is drawn for orientation but never highlighted: with the head turning, its
+    # 2-D projection changes shape in a way no similarity alignment removes.
+    "outline": (),
+}  # fmt: skip
 
 _RIGHT_EYE_OUTER, _LEFT_EYE_OUTER = MESH_INDICES.index(33), MESH_INDICES.index(263)
 # Points that move little with expressions: eye corners and nose bridge.
@@ -209,20 +217,37 @@ class MotionRecorder:
         if not buf:
             return None
         sel = [(t, p) for t, p in buf if onset_ns <= t <= offset_ns]
+        if sel and sel[0][0] > onset_ns + ONSET_SLACK_NS:
+            # The onset fell out of the window (a long macro expression): a replay that does
+            # not start at rest would mislead, so say nothing rather than something wrong.
+            sel = []
         motion = build_motion([t for t, _ in sel], [p for _, p in sel], onset_ns)
         if motion is None:
             log.info("no motion recorded for track %d %d..%d ns", track_id, onset_ns, offset_ns)
         return motion
+
+    def attach(self, events: Sequence[SlipEvent]) -> list[SlipEvent]:
+        """The events with their ``motion`` filled in where it was recorded."""
+        out = []
+        for ev in events:
+            if ev.motion is None:
+                m = self.motion_for(ev.track_id, ev.onset_ns, ev.offset_ns)
+                if m is not None:
+                    ev = dataclasses.replace(ev, motion=m)
+            out.append(ev)
+        return out
 
     def buffered_frames(self) -> int:
         """Frames currently held, over all tracks (bounded by window and max_frames)."""
         return sum(len(b) for b in self._tracks.values())
 
 
-def motion_regions(motion: Motion, threshold: float = 0.02) -> list[str]:
-    """Regions that moved more than ``threshold`` inter-ocular units, largest first."""
-    rm = motion.region_motion()
-    return [r for r, v in sorted(rm.items(), key=lambda kv: -kv[1]) if v > threshold]
+def motion_regions(motion: Motion, threshold: float = 0.02, share: float = 0.5) -> list[str]:
+    """Regions that moved: past ``threshold`` inter-ocular units and ``share`` of the most."""
+    rm = {r: v for r, v in motion.region_motion().items() if REGION_AUS[r]}
+    top = max(rm.values(), default=0.0)
+    ranked = sorted(rm.items(), key=lambda kv: -kv[1])
+    return [r for r, v in ranked if v > threshold and v >= share * top]
 
 
 def iter_parts() -> Iterable[tuple[str, str, bool, range]]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from edge.errors import MicroslipError
 from edge.frames import check_image
+from edge.motion import MotionRecorder
 from edge.types import AUFrame, FaceFrame, Frame
 
 if TYPE_CHECKING:
@@ -136,6 +137,7 @@ class Pipeline:
         tracker: FaceStage | None = None,
         features: FeatureStage | None = None,
         spotter: SpotStage | None = None,
+        include_motion: bool = False,
     ) -> None:
         """Build the stages; ``tracker``/``features``/``spotter`` may be given ready-made."""
         if str(mesh) not in ("468", "478"):
@@ -157,6 +159,8 @@ class Pipeline:
             self._features = features or f
             self._spotter = spotter or s
         self._tracks: set[int] = set()
+        # [events] include_motion: keep a few seconds of landmarks to attach each slip's motion.
+        self._motion = MotionRecorder() if include_motion else None
         self.timings = StageTimings()
         self.frames = 0
 
@@ -207,6 +211,9 @@ class Pipeline:
                 events += self._spotter.push(au)
             times["features"] = t1 - t0
             times["spot"] = time.perf_counter() - t1
+        if self._motion is not None:
+            self._motion.observe(face_frame)
+            events = self._motion.attach(events)
         for track_id in lost:
             log.debug("track %d ended at frame %d", track_id, face_frame.index)
         self.timings.add(times)
@@ -217,6 +224,8 @@ class Pipeline:
         events: list[SlipEvent] = []
         if self._features is not None and self._spotter is not None:
             events = list(self._spotter.flush())
+            if self._motion is not None:
+                events = self._motion.attach(events)
             for track_id in sorted(self._tracks):
                 self._features.end_track(track_id)
         self._tracks = set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -189,3 +190,35 @@ def test_event_with_motion_validates_and_round_trips() -> None:
     d["motion"]["frames"][0] = d["motion"]["frames"][0][:-2]
     with pytest.raises(InputError):
         validate(d)
+
+
+def test_long_expression_past_the_window_gets_no_motion() -> None:
+    rec = MotionRecorder(window_s=0.2)
+    frames = _frames(60, smile_px=6.0)  # 0.66 s at 90 fps
+    for ff in frames:
+        rec.observe(ff)
+    assert rec.motion_for(1, 0, frames[-1].t_ns) is None
+    assert rec.motion_for(1, frames[45].t_ns, frames[-1].t_ns) is not None
+
+
+@pytest.mark.slow
+def test_real_clip_smile_carries_mouth_motion() -> None:
+    from edge.assets import pyfeat_data_dir
+    from edge.events import event_to_dict, validate
+    from edge.frames import open_source
+    from edge.pipeline import Pipeline
+    from edge.replay import replay
+
+    events: list[Any] = []
+    with open_source(pyfeat_data_dir() / "single_face.mp4") as src:
+        replay(src, Pipeline(device_id="m", include_motion=True), on_events=events.extend)
+    smiles = [ev for ev in events if ev.emotion == "happiness"]
+    assert smiles and all(ev.motion is not None for ev in smiles)
+    motion = smiles[0].motion
+    assert motion is not None and len(motion.t_ms) == MAX_FRAMES
+    assert motion_regions(motion)[0] == "mouth"
+    # Mouth corners rise (y decreases) in a smile, by a few percent of the eye span.
+    pts = motion.as_float()
+    corners = [MESH_INDICES.index(i) for i in MOUTH_CORNERS]
+    assert (pts[0, corners, 1] - pts[:, corners, 1].min(axis=0)).min() > 0.03
+    validate(event_to_dict(smiles[0]))

@@ -98,7 +98,11 @@ function select(id, userChose) {
   const ev = state.slips.get(id);
   if (!ev || !ev.motion || !state.layout) return;
   state.selected = id;
-  const hot = new Set(Object.entries(regionMotion(ev.motion)).filter(([, v]) => v > HOT).map(([r]) => r));
+  // Same rule as edge.motion.motion_regions: past HOT and at least half of the largest move;
+  // regions without AUs (the outline) are never highlighted.
+  const rm = Object.entries(regionMotion(ev.motion)).filter(([r]) => (state.layout.region_aus[r] || []).length);
+  const top = Math.max(0, ...rm.map(([, v]) => v));
+  const hot = new Set(rm.filter(([, v]) => v > HOT && v >= 0.5 * top).map(([r]) => r));
   const hotAus = new Set([...hot].flatMap((r) => state.layout.region_aus[r] || []).map(auNumber));
   const list = $("replay-aus"); list.replaceChildren();
   for (const [name, v] of Object.entries(ev.action_units || {}).sort((a, b) => b[1] - a[1])) {
