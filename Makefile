@@ -33,6 +33,18 @@ eval-real: $(VENV)/.installed
 	$(VENV)/bin/microslip models fetch
 	mkdir -p build && $(PY) tools/eval_real.py --json build/eval-real.json
 
+# Train the micro-event model on generated data and export int8 TFLite (seeded; ~10 min on
+# 2 cores). tensorflow-cpu lives in its own venv so the runtime venv stays small.
+.venv-train/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-train
+	.venv-train/bin/python -m pip install --upgrade pip
+	.venv-train/bin/python -m pip install -e '.[train]'
+	touch $@
+
+train: .venv-train/.installed
+	PYTHONPATH=. .venv-train/bin/python -m training.train
+	PYTHONPATH=. $(PY) -m training.evaluate
+
 # Install and run on emulated arm64 Debian Bookworm (a Pi's userland); needs root, see README.
 pi-check: $(VENV)/.installed
 	$(VENV)/bin/microslip models fetch
