@@ -210,3 +210,62 @@ def timeline(
     except OSError as exc:
         raise InputError(f"cannot write {out}: {exc.strerror or exc}") from exc
     return out
+
+
+class ReplayVisuals:
+    """``microslip replay --plot PNG --motion-out DIR``: collects what a replay shows."""
+
+    def __init__(
+        self, plot: Path | None, motion_out: Path | None, motion_format: str = "gif"
+    ) -> None:
+        self.plot = plot
+        self.motion_out = motion_out
+        self.motion_format = motion_format
+        self.data = TimelineData()
+        self.written: list[Path] = []
+        self.no_motion = 0
+        if motion_out is not None:
+            try:
+                motion_out.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"cannot create {motion_out}: {exc.strerror or exc}") from exc
+
+    def on_frame(self, t_ns: int, au_frames: Sequence[AUFrame]) -> None:
+        """Record one processed frame (only when a plot is wanted: bounded otherwise)."""
+        if self.plot is not None:
+            self.data.add(t_ns, au_frames)
+
+    def on_events(self, events: Sequence[SlipEvent]) -> None:
+        """Record events; write each one's slow-motion animation."""
+        if self.plot is not None:
+            self.data.add_events(events)
+        if self.motion_out is None:
+            return
+        from edge.motion import write_animation
+
+        for ev in events:
+            if ev.motion is None:
+                self.no_motion += 1
+                log.info("slip %s has no motion recorded; no animation", ev.id)
+                continue
+            path = self.motion_out / f"{ev.id}.{self.motion_format}"
+            aus = [a for a, _ in sorted(ev.action_units, key=lambda kv: -kv[1])][:6]
+            title = f"{ev.emotion} {ev.type} {ev.confidence:.0%}, {ev.duration_ms:.0f} ms"
+            try:
+                write_animation(ev.motion, str(path), title=title, aus=aus)
+            except OSError as exc:
+                raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            self.written.append(path)
+
+    def finish(self, fps: float | None, title: str) -> list[str]:
+        """Draw the timeline if asked; lines for the command to print."""
+        lines = []
+        if self.plot is not None:
+            timeline(self.data, self.plot, fps=fps, title=title)
+            lines.append(f"timeline written to {self.plot}")
+        if self.motion_out is not None:
+            lines.append(
+                f"{len(self.written)} slip animation(s) written to {self.motion_out}"
+                + (f" ({self.no_motion} without recorded motion)" if self.no_motion else "")
+            )
+        return lines

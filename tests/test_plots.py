@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -33,29 +34,27 @@ def _has_colour(px: npt.NDArray[np.float32], hex_colour: str, tol: float = 40.0)
 
 
 @pytest.mark.slow
-def test_real_clip_timeline_is_a_valid_non_trivial_png(tmp_path: Path) -> None:
+def test_replay_plot_and_motion_out_on_a_real_clip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from edge.assets import pyfeat_data_dir
-    from edge.frames import open_source
-    from edge.pipeline import Pipeline
-    from edge.replay import replay
+    from edge.cli import main
 
-    data = TimelineData()
-    with open_source(pyfeat_data_dir() / "single_face.mp4") as src:
-        summary = replay(
-            src,
-            Pipeline(device_id="plot"),
-            on_result=lambda r: data.add(r.face_frame.t_ns, r.au_frames),
-            on_events=data.add_events,
-        )
-        fps = src.fps
-    assert summary.frames > 50 and list(data.au) == [1]
-    out = timeline(data, tmp_path / "timeline.png", fps=fps, title="single_face.mp4")
-    px = _decode(out)
+    png, anim = tmp_path / "timeline.png", tmp_path / "slips"
+    clip = pyfeat_data_dir() / "single_face.mp4"
+    args = ["replay", str(clip), "--plot", str(png), "--motion-out", str(anim)]
+    assert main([*args, "--events-out", str(tmp_path / "ev.jsonl")]) == 0
+    assert f"timeline written to {png}" in capsys.readouterr().out
+    px = _decode(png)
     assert px.shape[1] == 1200 and px.shape[0] >= 300
     assert px.std() > 20.0  # curves, text and shading, not a blank canvas
     # The clip smiles: the spotter finds happiness and the plot shades it in its colour.
-    assert any(ev.emotion == "happiness" for ev in data.events)
+    events = [json.loads(line) for line in (tmp_path / "ev.jsonl").read_text().splitlines()]
+    assert any(ev["emotion"] == "happiness" for ev in events)
     assert _has_colour(px, EMOTION_COLOURS["happiness"]) > 1000
+    # Every slip with motion got its slow-motion GIF, named by event id.
+    with_motion = {ev["id"] for ev in events if "motion" in ev}
+    assert with_motion and {p.stem for p in anim.glob("*.gif")} == with_motion
 
 
 def _synthetic(blink: bool = True) -> TimelineData:

@@ -42,6 +42,18 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--fps", type=float, default=None, help="frame rate to assume if the clip states none"
     )
+    parser.add_argument(
+        "--plot", type=Path, metavar="PNG", help="write a timeline plot (needs the viz extra)"
+    )
+    parser.add_argument(
+        "--motion-out",
+        type=Path,
+        metavar="DIR",
+        help="record slip motion and write a 1/10-speed animation per slip (viz extra)",
+    )
+    parser.add_argument(
+        "--motion-format", choices=("gif", "png"), default="gif", help="animated GIF or PNG strip"
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.events import event_to_json
     from edge.frames import open_source
     from edge.pipeline import Pipeline, PipelineResult
+    from edge.plots import ReplayVisuals
     from edge.progress import Progress
     from edge.replay import face_frame_to_dict, replay
 
@@ -70,18 +83,22 @@ def run(args: argparse.Namespace) -> int:
         mesh=args.mesh,
         spot=not args.no_spot,
         max_faces=args.max_faces,
+        include_motion=args.motion_out is not None,
     )
+    visuals = ReplayVisuals(args.plot, args.motion_out, args.motion_format)
     with open_source(args.clip, fps=args.fps) as source:
         frames_fh = open_output(args.frames_out)
         events_fh = open_output(args.events_out)
         try:
 
             def on_result(result: PipelineResult) -> None:
+                visuals.on_frame(result.face_frame.t_ns, result.au_frames)
                 if frames_fh is not None:
                     line = json.dumps(face_frame_to_dict(result.face_frame), allow_nan=False)
                     frames_fh.write(line + "\n")
 
             def on_events(events: list[Any]) -> None:
+                visuals.on_events(events)
                 if events_fh is not None:
                     for ev in events:
                         events_fh.write(event_to_json(ev) + "\n")
@@ -102,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
                 if fh is not None:
                     fh.close()
     for line in summary.lines():
+        print(line)
+    for line in visuals.finish(source.fps, args.clip.name):
         print(line)
     for path, what in ((args.frames_out, "frames"), (args.events_out, "events")):
         if path is not None:
