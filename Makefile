@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: venv install demo test lint typecheck bench train clean pi-check eval-real
+.PHONY: venv install demo test test-tflite lint typecheck bench train clean pi-check eval-real
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,20 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(VENV)/bin/microslip models fetch
 	$(PY) -m pytest -q
+
+# Runtime parity: tflite-runtime 2.14 (built for numpy<2, Python <= 3.11) and ai-edge-litert
+# give the same landmarks on a real image; a small second venv, the project --no-deps.
+VENV_TFLITE ?= .venv-tflite
+$(VENV_TFLITE)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV_TFLITE)
+	$(VENV_TFLITE)/bin/pip install -q 'tflite-runtime==2.14.0' 'numpy<2' \
+		'opencv-python-headless<4.12' 'ai-edge-litert>=2.1' pytest
+	$(VENV_TFLITE)/bin/pip install -q --no-deps -e .
+	touch $@
+
+test-tflite: $(VENV)/.installed $(VENV_TFLITE)/.installed
+	$(VENV)/bin/microslip models fetch
+	$(VENV_TFLITE)/bin/python -m pytest -q -p no:cacheprovider tests/test_runtime.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check edge tests training benchmarks
