@@ -28,6 +28,7 @@ PASSWORD_ENV = "MICROSLIP_MQTT_PASSWORD"
 # systemd LoadCredential= puts secrets here; a file there named like this is the password.
 CREDENTIAL_NAME = "mqtt_password"
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_BIND_RE = re.compile(r"^[A-Za-z0-9.:_-]{1,253}$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
 
 T = TypeVar("T")
@@ -70,6 +71,16 @@ class EventsConfig:
     """``[events]``: optional payload content."""
 
     include_motion: bool  # add the slip's head-aligned landmark motion (edge/motion.py)
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    """``[web]``: the optional live page (edge/web), off by default, localhost only."""
+
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = 8088  # 0 = any free port (tests)
+    max_clients: int = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +128,7 @@ class Config:
     mqtt: MqttConfig
     state: StateConfig
     events: EventsConfig = EventsConfig(include_motion=False)
+    web: WebConfig = WebConfig()
     path: Path | None = None
 
     @property
@@ -344,11 +356,26 @@ def parse_config(
     events = EventsConfig(include_motion=ev.get("include_motion", bool, False))
     ev.done()
 
+    wb = _Section("web", top.pop("web", None))
+    web = WebConfig(
+        enabled=wb.get("enabled", bool, False),
+        bind=wb.get("bind", str, "127.0.0.1", _pattern(_BIND_RE, "must be an IP address or host")),
+        port=wb.get("port", int, 8088, _range(0, 65535)),
+        max_clients=wb.get("max_clients", int, 4, _range(1, 64)),
+    )
+    wb.done()
+
     if top:
         unknown = sorted(top)[0]
         raise ConfigError(f"{unknown}: unknown section or key")
     return Config(
-        device=device, camera=camera, pipeline=pipeline, mqtt=mqtt, state=state, events=events
+        device=device,
+        camera=camera,
+        pipeline=pipeline,
+        mqtt=mqtt,
+        state=state,
+        events=events,
+        web=web,
     )
 
 

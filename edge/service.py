@@ -192,6 +192,7 @@ class Service:
         self._slot = LatestFrame(lossless=not realtime)
         self._stop = threading.Event()
         self._listeners: list[ServiceListener] = []
+        self.web: Any = None  # edge.web.WebServer when [web] enabled (start_web)
         self._source: Source | None = None
         self._source_dropped_done = 0
         self._bad_done = 0
@@ -489,6 +490,7 @@ def serve(
     service = Service(cfg, processor, opener, outbox, publisher, realtime=realtime)
     for listener in listeners:
         service.add_listener(listener)
+    web = start_web(cfg, service)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, frame: service.stop())
@@ -497,4 +499,22 @@ def serve(
         service.run()
     finally:
         outbox.close()
+        if web is not None:
+            web.stop()
     return service
+
+
+def start_web(cfg: Config, service: Service) -> Any:
+    """Start the live page when ``[web] enabled``; a busy port is logged, never fatal."""
+    if not cfg.web.enabled:
+        return None  # nothing imported, no thread, no listener: zero cost
+    from edge.web import LiveHub, WebServer
+
+    hub = LiveHub(max_clients=cfg.web.max_clients)
+    hub.set_status("online")
+    server = WebServer(hub, bind=cfg.web.bind, port=cfg.web.port)
+    if not server.start():
+        return None
+    service.add_listener(hub)
+    service.web = server
+    return server

@@ -34,10 +34,11 @@ KEEPALIVE_S = 15.0
 
 
 class _Client:
-    """One connected page: a bounded queue of (event name, JSON text)."""
+    """One connected page: a bounded queue of (event name, payload to serialise)."""
 
     def __init__(self, maxlen: int) -> None:
-        self.queue: deque[tuple[str, str]] = deque(maxlen=maxlen)
+        # Payloads are serialised by the page's own handler thread, never by the camera loop.
+        self.queue: deque[tuple[str, Any]] = deque(maxlen=maxlen)
         self.dropped = 0
 
 
@@ -62,23 +63,31 @@ class LiveHub:
             self._recent.append(ev)
             self.events_seen += 1
             if self._clients:
-                self._push("slip", _event_json(ev))
+                self._push("slip", ev)
 
     def update_stats(self, stats: Mapping[str, Any]) -> None:
         """Replace the latest stats (the service's periodic stats payload)."""
         with self._lock:
             self._stats = dict(stats)
             if self._clients:
-                self._push("stats", json.dumps(self._stats, default=str))
+                self._push("stats", self._stats)
 
     def set_status(self, status: str) -> None:
         """Set the device status shown on the page (online, offline, ...)."""
         with self._lock:
             self._status = status
             if self._clients:
-                self._push("status", json.dumps(status))
+                self._push("status", status)
 
-    def _push(self, name: str, data: str) -> None:
+    def on_event(self, event: SlipEvent) -> None:
+        """ServiceListener hook: a slip was stored."""
+        self.publish_event(event)
+
+    def on_stats(self, stats: Mapping[str, Any]) -> None:
+        """ServiceListener hook: a stats tick."""
+        self.update_stats(stats)
+
+    def _push(self, name: str, data: Any) -> None:
         for c in self._clients:
             if len(c.queue) == c.queue.maxlen:
                 c.dropped += 1
@@ -115,7 +124,7 @@ class LiveHub:
             if c in self._clients:
                 self._clients.remove(c)
 
-    def next_messages(self, c: _Client, timeout: float) -> list[tuple[str, str]] | None:
+    def next_messages(self, c: _Client, timeout: float) -> list[tuple[str, Any]] | None:
         """Wait up to timeout for queued messages; None once the hub is closed."""
         with self._lock:
             if not c.queue and not self._closed:
@@ -139,8 +148,11 @@ class LiveHub:
             self._lock.notify_all()
 
 
-def _event_json(ev: SlipEvent) -> str:
-    return json.dumps(event_to_dict(ev), separators=(",", ":"), allow_nan=False)
+def to_json(data: Any) -> str:
+    """Compact JSON of a queued payload (a SlipEvent becomes its MQTT payload)."""
+    if isinstance(data, SlipEvent):
+        data = event_to_dict(data)
+    return json.dumps(data, separators=(",", ":"), default=str)
 
 
 def _static(name: str) -> bytes:
@@ -226,7 +238,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 # A comment line keeps proxies and the browser from timing the stream out and
                 # is how a vanished page is noticed (the write fails).
-                chunk = "".join(f"event: {n}\ndata: {d}\n\n" for n, d in msgs) or ": ping\n\n"
+                chunk = "".join(f"event: {n}\ndata: {to_json(d)}\n\n" for n, d in msgs)
+                chunk = chunk or ": ping\n\n"
                 self.wfile.write(chunk.encode())
                 self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError, TimeoutError) as exc:
