@@ -166,6 +166,12 @@ class EmbeddedBroker:
             self._loop.call_soon_threadsafe(self._loop.stop)
             if self._thread is not None:
                 self._thread.join(5)
+            # amqtt leaves per-connection tasks behind: cancel them before closing the loop.
+            pending = asyncio.all_tasks(self._loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             self._loop.close()
         self._loop = None
         self._amqtt = None
