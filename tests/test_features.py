@@ -145,3 +145,24 @@ def test_bad_landmarks_are_skipped_and_tracks_forgotten() -> None:
     fx.end_track(1)
     again = fx.update(FaceFrame(2, 66_000_000, (Face(1, (0, 0, 1, 1), shifted, 1.0),)))
     np.testing.assert_array_equal(again[0].values, 0.0)  # a fresh baseline starts at zero
+
+
+def test_blendshapes_see_the_real_smile(pyfeat_dir: Path, face_models: Path) -> None:
+    from edge.blendshapes import NAMES, Blendshapes
+    from edge.face.pipeline import FaceTracker
+    from edge.frames import open_source
+
+    tracker = FaceTracker(mesh="478", max_faces=1, models_dir=face_models)
+    bs = Blendshapes(models_dir=face_models)
+    smile = [NAMES.index("mouthSmileLeft"), NAMES.index("mouthSmileRight")]
+    got: dict[int, np.ndarray] = {}
+    with open_source(str(pyfeat_dir / "single_face.mp4")) as src:
+        for frame in src:
+            ff = tracker.process(frame)
+            if frame.index in (5, 45) and ff.faces:
+                got[frame.index] = bs(ff.faces[0].landmarks)
+            if frame.index >= 45:
+                break
+    assert set(got) == {5, 45}
+    assert all(v.shape == (52,) and v.min() >= 0.0 and v.max() <= 1.0 for v in got.values())
+    assert got[45][smile].mean() > got[5][smile].mean() + 0.4
