@@ -125,14 +125,26 @@ class Outbox:
 
     def delete(self, id: str) -> None:
         """Forget a message once the broker acknowledged it (PUBACK)."""
+        self.delete_many([id])
+
+    def delete_many(self, ids: list[str]) -> None:
+        """Forget several acknowledged messages in one transaction (one fsync under FULL)."""
+        if not ids:
+            return
         with self._lock:
             try:
-                cur = self._db.execute("DELETE FROM outbox WHERE id = ?", (id,))
+                self._db.execute("BEGIN IMMEDIATE")
+                removed = 0
+                for i in ids:
+                    removed += self._db.execute("DELETE FROM outbox WHERE id = ?", (i,)).rowcount
+                self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                # Not fatal: the message is re-sent later and consumers dedupe by id.
-                log.error("outbox %s: cannot delete %s: %s", self.path, id, exc)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                # Not fatal: the messages are re-sent later and consumers dedupe by id.
+                log.error("outbox %s: cannot delete %d acknowledged: %s", self.path, len(ids), exc)
                 return
-            self._depth -= cur.rowcount
+            self._depth -= removed
 
     @property
     def depth(self) -> int:

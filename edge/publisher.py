@@ -277,6 +277,7 @@ class Publisher:
         return True
 
     def _resolve_acks(self) -> None:
+        done: list[str] = []
         while self._acks:
             mid, ok = self._acks.popleft()
             event_id = self._inflight.pop(mid, None)
@@ -288,8 +289,11 @@ class Publisher:
             else:
                 self.rejected += 1
                 log.error("broker rejected event %s; dropping it from the outbox", event_id)
-            self.outbox.delete(event_id)
-            if self.on_ack is not None:
+            done.append(event_id)
+        # One transaction for every PUBACK that arrived since the last pass.
+        self.outbox.delete_many(done)
+        if self.on_ack is not None:
+            for event_id in done:
                 self.on_ack(event_id)
         if self.outbox.depth and self.connected.is_set() and len(self._inflight) < self.window:
             self._wake.set()
