@@ -105,7 +105,8 @@ function select(id, userChose) {
   const hot = new Set(rm.filter(([, v]) => v > HOT && v >= 0.5 * top).map(([r]) => r));
   const hotAus = new Set([...hot].flatMap((r) => state.layout.region_aus[r] || []).map(auNumber));
   const list = $("replay-aus"); list.replaceChildren();
-  for (const [name, v] of Object.entries(ev.action_units || {}).sort((a, b) => b[1] - a[1])) {
+  // The eight strongest actions: enough to learn from, short enough to read at a glance.
+  for (const [name, v] of Object.entries(ev.action_units || {}).sort((a, b) => b[1] - a[1]).slice(0, 8)) {
     const li = document.createElement("li"); li.textContent = `${auLabel(name)}: ${v.toFixed(2)}`;
     if (hotAus.has(auNumber(name))) li.className = "hot"; list.appendChild(li);
   }
