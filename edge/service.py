@@ -206,7 +206,9 @@ class Service:
         self.store_errors = 0
         self.fps = 0.0
         self._slip_times: collections.deque[float] = collections.deque()
-        self._arrivals: collections.deque[tuple[int, float]] = collections.deque(maxlen=512)
+        # (t_ns, monotonic arrival) of recent frames: event latency is measured from the
+        # moment the frame at an event's offset arrived (about 30 s at 60 fps).
+        self._arrivals: collections.deque[tuple[int, float]] = collections.deque(maxlen=2048)
         self.latencies_ms: collections.deque[float] = collections.deque(maxlen=1000)
         self._period_s = 1.0 / (cfg.camera.fps or 30.0)
         self._started = time.monotonic()
@@ -359,7 +361,7 @@ class Service:
         self.slips += 1
         now = time.monotonic()
         self._slip_times.append(now)
-        arrived = next((w for t, w in self._arrivals if t >= event.offset_ns), None)
+        arrived = self.frame_arrival(event.offset_ns)
         if arrived is not None:
             self.latencies_ms.append((now - arrived) * 1000.0)
         log.info("slip %s: %s %s %.0f ms", event.id, event.type, event.emotion, event.duration_ms)
@@ -368,6 +370,13 @@ class Service:
                 listener.on_event(event)
             except Exception:
                 log.exception("listener %r failed on an event", listener)
+
+    def frame_arrival(self, t_ns: int) -> float | None:
+        """Monotonic time at which the first frame at or after ``t_ns`` reached the loop."""
+        for t, wall in list(self._arrivals):
+            if t >= t_ns:
+                return wall
+        return None
 
     def stats(self, now: float | None = None) -> dict[str, Any]:
         """The stats document published on ``<prefix>/<id>/stats``."""
