@@ -49,10 +49,10 @@ SINGLE_FACE: list[Spec] = [
 ]  # fmt: skip
 
 WOLFGANG: list[Spec] = [
-    ("macro", "sadness", 0, 94, 142, {
+    ("macro", "sadness", 0, 96, 142, {
         "action_units": ["AU1", "AU4", "AU7", "AU15", "AU43"],
         "note": "crying, already under way at the first frame; eyes squeezed shut, brows "
-                "knit (lowest ~94, inner-brow raise 98-104); eyes open again at 140-142"}),
+                "knit (lowest at 96, inner-brow raise 98-106); eyes open again at 140-142"}),
     ("occlusion", None, 57, 57, 230, {
         "note": "hand over mouth/nose from 57 until it leaves the face at ~230"}),
     ("head_turn", None, 24, 36, 48, {"note": "yaw 0.34 -> 0.48, roll -4 -> +6 deg"}),
