@@ -170,6 +170,11 @@ def test_eval_command_against_a_dataset_table(
     assert main([*args, "--video", "01/EP02_01f", "--json", str(out)]) == 0
     d = json.loads(out.read_text())
     assert d["spotting"]["micro"]["tp"] == 1 and d["spotting"]["micro"]["tp_with_emotion"] == 1
+    # A SAMM Long Videos video (006_1) holds all its expressions (006_1_2, 006_1_3).
+    samm = Path(__file__).parent / "data" / "datasets" / "samm_codes.csv"
+    assert main(["eval", "--pred", str(predicted), "--truth", str(samm), "--video", "006/006_1",
+                 "--json", str(out)]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["spotting"]["all"]["n_true"] == 2
     # Without --video the error lists what is there; a bad payload names the line.
     assert main(args) == 2
     assert "--video" in capsys.readouterr().err

@@ -108,7 +108,12 @@ def load_truth(args: argparse.Namespace, path: Path) -> tuple[tuple[Any, ...], f
             f"{path}: choose a video with --video SUBJECT/VIDEO ({len(videos)} in the table, "
             f"e.g. {', '.join(videos[:3])})"
         )
-    chosen = [s for s in samples if f"{s.subject}/{s.video}" == args.video]
+    # SAMM Long Videos name each expression <video>_<n>: the video matches all of them.
+    chosen = [
+        s
+        for s in samples
+        if args.video in (f"{s.subject}/{s.video}", f"{s.subject}/{s.video.rsplit('_', 1)[0]}")
+    ]
     if not chosen:
         raise InputError(f"{path}: no video {args.video!r} (e.g. {', '.join(videos[:3])})")
     fps = args.fps or NATIVE_FPS[chosen[0].dataset]
