@@ -78,7 +78,7 @@ def run_ours(frames: npt.NDArray[np.uint8], mesh: str) -> dict[str, list[float]]
     from edge.face.pipeline import STAGES, FaceTracker
     from edge.types import Frame
 
-    tracker = FaceTracker(mesh=mesh, max_faces=1, tiled=False)
+    tracker = FaceTracker(mesh=mesh, max_faces=1, tiles_per_pass=0)
     tracker.process(Frame(0, 0, np.ascontiguousarray(frames[0])))  # warm-up
     tracker.reset()
     out: dict[str, list[float]] = {k: [] for k in (*STAGES, "total", "tracking", "cpu")}

@@ -94,7 +94,7 @@ def test_detections_of_tracked_faces_do_not_open_new_tracks() -> None:
     tracked = _track(1, 0.0)
     same = Detection(0.9, (0, 0, 50, 50), kp)
     other = Detection(0.8, (300, 0, 350, 50), kp + [300, 0])
-    rois = new_face_rois([same, other], [tracked.roi], room=3)
+    rois = new_face_rois([same, other], [tracked.box()], room=3)
     assert len(rois) == 1 and rois[0].cx == pytest.approx(325)
     assert new_face_rois([same, other], [], room=1)[0].cx == pytest.approx(25)
 

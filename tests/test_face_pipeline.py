@@ -55,7 +55,7 @@ def rgb(path: Path) -> npt.NDArray[np.uint8]:
 @pytest.fixture(scope="module")
 def tracker(face_models: Path) -> FaceTracker:
     """One tracker shared by the clip tests (reset between clips): loading costs ~50 ms."""
-    return FaceTracker(max_faces=1, tiled=False, models_dir=face_models)
+    return FaceTracker(max_faces=1, tiles_per_pass=0, models_dir=face_models)
 
 
 @pytest.mark.parametrize("golden", GOLDEN, ids=[g.stem for g in GOLDEN])
@@ -91,7 +91,8 @@ def test_landmarks_match_mediapipe_golden(
 
 
 def test_five_faces_in_multi_face_jpg(face_models: Path, pyfeat_dir: Path) -> None:
-    tracker = FaceTracker(max_faces=8, models_dir=face_models)
+    # All four tiles in one pass, so a single still is fully scanned.
+    tracker = FaceTracker(max_faces=8, tiles_per_pass=4, models_dir=face_models)
     image = rgb(pyfeat_dir / "multi_face.jpg")
     first = tracker.process(Frame(0, 0, image))
     assert len(first.faces) == 5
@@ -102,6 +103,21 @@ def test_five_faces_in_multi_face_jpg(face_models: Path, pyfeat_dir: Path) -> No
     assert tracker.stage_times["detect"] == 0.0 and tracker.ended == ()
     centres = sorted(float(f.landmarks[:, 0].mean()) for f in again.faces)
     assert np.diff(centres).min() > 50  # five different faces, not one found five times
+
+
+def test_group_in_a_stream_is_found_within_a_tile_cycle(
+    face_models: Path, pyfeat_dir: Path
+) -> None:
+    # Streaming default: one tile per detection pass, so the still is seen as a camera would.
+    tracker = FaceTracker(max_faces=8, detect_every=1, models_dir=face_models)
+    image = rgb(pyfeat_dir / "multi_face.jpg")
+    counts = []
+    for i in range(6):
+        counts.append(len(tracker.process(Frame(i, i * 33_000_000, image)).faces))
+        assert tracker.ended == ()
+    assert counts[0] >= 3 and counts[-1] == 5
+    assert counts == sorted(counts)  # faces are only added, never lost or duplicated
+    assert tracker.track_ids == tuple(sorted(tracker.track_ids))
 
 
 def test_no_face_clip_opens_no_track(face_models: Path, pyfeat_dir: Path) -> None:

