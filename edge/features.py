@@ -14,7 +14,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from edge.au_geometry import AU_NAMES, POSE_NAMES, measure
+from edge.au_geometry import AU_NAMES, POSE_NAMES, STILL_JITTER, measure
 from edge.types import AUFrame, FaceFrame
 
 log = logging.getLogger(__name__)
@@ -26,30 +26,35 @@ N_AU = len(AU_NAMES)
 POSE_UNIT_DEG = 30.0
 
 
+# A channel counts as "moving" above the larger of the freeze level and 4x its still jitter,
+# so the noisy proxies (AU14, AU24, AU17) do not hold the baseline on jitter alone.
+_STILL = np.array([STILL_JITTER[n.split("_")[0]] for n in AU_NAMES], np.float32)
+
+
 class NeutralBaseline:
     """Slowly adapting neutral face of one track, frozen while an expression is under way.
 
-    The first ``warmup_s`` adapt quickly so a fresh track settles (an expression still freezes
-    it, so a face that starts to smile half a second in keeps its neutral); afterwards it
-    follows slow drift (posture, lighting) with time constant ``tau_s``. While any AU deviates
-    by more than ``freeze_at`` the baseline stops, so a 4 s expression is not absorbed; after
-    ``max_freeze_s`` it adapts again, since a change that lasts that long is the new neutral.
+    During the first ``warmup_s`` the baseline is the per-channel median of the frames seen so
+    far that are not moving (robust to a bad first frame and to a face that starts to smile
+    half a second in); afterwards it follows slow drift (posture, lighting) with time constant
+    ``tau_s``. While any AU deviates beyond its moving level the baseline stops, so a 4 s
+    expression is not absorbed; after ``max_freeze_s`` it adapts again, since a change that
+    lasts that long is the new neutral.
     """
 
     def __init__(
         self,
         tau_s: float = 3.0,
         warmup_s: float = 1.0,
-        warmup_tau_s: float = 0.25,
         freeze_at: float = 0.3,
         max_freeze_s: float = 6.0,
     ) -> None:
         self.tau_s = tau_s
         self.warmup_s = warmup_s
-        self.warmup_tau_s = warmup_tau_s
-        self.freeze_at = freeze_at
         self.max_freeze_s = max_freeze_s
+        self._moving = np.maximum(np.float32(freeze_at), 4.0 * _STILL)
         self._mean: F32 | None = None
+        self._warm: list[F32] | None = []
         self._t0 = 0
         self._t_last = 0
         self._frozen_since: int | None = None
@@ -61,24 +66,32 @@ class NeutralBaseline:
 
     def update(self, t_ns: int, raw: F32) -> F32:
         """Feed one raw measurement; returns it relative to the neutral baseline."""
+        raw = raw.astype(np.float32)
         if self._mean is None:
-            self._mean = raw.astype(np.float32).copy()
+            self._mean = raw.copy()
             self._t0 = self._t_last = t_ns
-            return np.zeros_like(self._mean)
+            self._warm = [raw]
+            return np.zeros_like(raw)
         rel = (raw - self._mean).astype(np.float32)
         dt = max(0.0, (t_ns - self._t_last) / 1e9)
         self._t_last = t_ns
-        age = (t_ns - self._t0) / 1e9
-        warm = age < self.warmup_s
-        if float(np.max(np.abs(rel[:N_AU]))) > self.freeze_at:
+        moving = bool((np.abs(rel[:N_AU]) > self._moving).any())
+        if self._warm is not None:
+            if (t_ns - self._t0) / 1e9 >= self.warmup_s:
+                self._warm = None  # settled: slow adaptation from here on
+            elif not moving or len(self._warm) < 3:
+                self._warm.append(raw)
+                self._mean = np.median(np.stack(self._warm), 0).astype(np.float32)
+                self._frozen_since = None
+                return rel
+        if moving:
             if self._frozen_since is None:
                 self._frozen_since = t_ns
             if (t_ns - self._frozen_since) / 1e9 < self.max_freeze_s:
                 return rel
         else:
             self._frozen_since = None
-        tau = self.warmup_tau_s if warm else self.tau_s
-        alpha = 1.0 - math.exp(-dt / tau)
+        alpha = 1.0 - math.exp(-dt / self.tau_s)
         self._mean += np.float32(alpha) * rel
         return rel
 

@@ -18,7 +18,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from edge.au_geometry import AU_NAMES, GAINS, PROTOTYPES, canonical_face, raw_proxies
+from edge.au_geometry import (
+    AU_NAMES,
+    GAINS,
+    PROTOTYPES,
+    STILL_JITTER,
+    canonical_face,
+    raw_proxies,
+)
 from edge.events import EMOTIONS
 from edge.features import FEATURE_NAMES, POSE_UNIT_DEG, NeutralBaseline
 from edge.resample import resample_sequence
@@ -68,16 +75,9 @@ _KEY: dict[str, tuple[str, ...]] = {
     "contempt": ("AU12",),
 }  # fmt: skip
 
-# Per-channel frame-to-frame jitter (feature units, std) measured on the still stretches of
-# face_noface.mov / noface_face.mov through the runtime extractor (see the jitter panel of
-# training/plots/real_vs_generated.png); pose in units of 30 degrees.
-_JITTER = {
-    "AU1": 0.024, "AU2": 0.016, "AU4": 0.032, "AU5": 0.026, "AU6": 0.049, "AU7": 0.013,
-    "AU9": 0.056, "AU10": 0.053, "AU12": 0.056, "AU14": 0.221, "AU15": 0.066, "AU20": 0.068,
-    "AU45": 0.013, "AU17": 0.137, "AU23": 0.08, "AU24": 0.19, "AU25": 0.068, "AU26": 0.026,
-    "yaw": 0.005, "pitch": 0.01, "roll": 0.002,
-}  # fmt: skip
-JITTER: np.ndarray = np.array([_JITTER[n.split("_")[0]] for n in FEATURE_NAMES], np.float32)
+# Per-channel jitter as measured on real still footage (see the jitter panel of
+# training/plots/real_vs_generated.png).
+JITTER: np.ndarray = np.array([STILL_JITTER[n.split("_")[0]] for n in FEATURE_NAMES], np.float32)
 
 
 @lru_cache(maxsize=1)
@@ -120,8 +120,8 @@ class GenConfig:
     jitter_scale: tuple[float, float] = (0.8, 2.0)
     drop_rate: tuple[float, float] = (0.0, 0.05)
     n_events: tuple[int, int] = (0, 3)
-    n_nuisance: tuple[int, int] = (1, 5)
-    pose_xtalk: float = 0.02  # feature units per degree
+    n_nuisance: tuple[int, int] = (1, 6)
+    pose_xtalk: float = 0.02  # typical feature units per degree (scaled per head movement)
     p_partial: float = 0.5
 
 
@@ -231,14 +231,14 @@ def _add_nuisance(
         return start
     if kind == "head":
         dur = rng.uniform(0.3, 1.5)
-        yaw, pitch = rng.normal(0, 15), rng.normal(0, 7)
+        yaw, pitch = rng.normal(0, 18), rng.normal(0, 8)
         if rng.random() < 0.4:  # nod
             yaw, pitch = yaw * 0.2, rng.choice([-1, 1]) * rng.uniform(5, 15)
         ret = rng.random() < 0.6  # turns back within the sequence
         off = on + dur * (2 if ret else 1)
         s = _bump(t, on, on + dur, off, 0.0) if ret else np.clip((t - on) / dur, 0, 1)
         s = 0.5 - 0.5 * np.cos(np.pi * s) if not ret else s
-        xt = rng.normal(0, cfg.pose_xtalk, (2, N_AU)).astype(np.float32)
+        xt = rng.normal(0, cfg.pose_xtalk * rng.uniform(0.3, 1.6), (2, N_AU)).astype(np.float32)
         x[:, N_AU] += s * yaw / POSE_UNIT_DEG
         x[:, N_AU + 1] += s * pitch / POSE_UNIT_DEG
         x[:, :N_AU] += s[:, None] * (abs(yaw) * xt[0] + pitch * xt[1])[None, :]
@@ -258,13 +258,13 @@ def _add_nuisance(
     au = str(rng.choice(["AU6", "AU7", "AU45", "AU2", "AU1", "AU10", "AU15", "AU20", "AU9", "AU4"]))
     side = "LR"[int(rng.integers(2))]
     dur = rng.uniform(0.06, 0.35)
-    amp = rng.uniform(0.3, 1.0)
+    amp = rng.uniform(0.3, 1.2)
     x += (amp * _bump(t, on, on + dur * 0.4, on + dur))[:, None] * sig[f"{au}_{side}"]
     return on + dur
 
 
 NUISANCES = ("blink", "double_blink", "head", "speech", "twitch")
-_NUISANCE_P = (0.35, 0.1, 0.2, 0.15, 0.2)
+_NUISANCE_P = (0.3, 0.1, 0.2, 0.15, 0.25)
 
 
 def generate(rng: np.random.Generator, cfg: GenConfig) -> Sequence:

@@ -208,7 +208,7 @@ def main() -> None:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--n-train", type=int, default=2500)
+    ap.add_argument("--n-train", type=int, default=3500)
     ap.add_argument("--n-val", type=int, default=200)
     ap.add_argument("--epochs", type=int, default=18)
     ap.add_argument("--lr", type=float, default=2e-3)
