@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from edge.evaluation.annotations import Segment
-from edge.evaluation.metrics import EvalReport, Stream, evaluate
+from edge.evaluation.generated import run_generated
+from edge.evaluation.metrics import EvalReport, Stream
 from edge.events import EMOTIONS, SlipEvent
 from edge.features import FEATURE_NAMES
-from edge.spotting import Spotter, spot_stream
+from edge.spotting import Spotter
 from edge.types import AUFrame
 from training.generator import GenConfig, Sequence, generate_set
 
@@ -103,17 +104,16 @@ def run(seed: int, n: int, cfg: GenConfig, model: str | None = None) -> dict[str
     """Generate, spot and score ``n`` held-out sequences."""
     seqs = generate_set(seed, n, cfg)
     spotter = Spotter(device_id="eval", model_path=model)
-    streams, preds = [], []
+    items = []
     for i, seq in enumerate(seqs):
         assert seq.native_t is not None and seq.native_x is not None
         frames = [
             AUFrame(int(t), 1, x, FEATURE_NAMES)
             for t, x in zip(seq.native_t, seq.native_x, strict=True)
         ]
-        evs = spot_stream(spotter, frames)
-        preds.append(evs)
-        streams.append(to_stream(f"gen-{seed}-{i}", seq, evs))
-    rep = evaluate(streams)
+        items.append((f"gen-{seed}-{i}", seq.fps, frames, to_stream("", seq, []).truths))
+    rep, streams = run_generated(items, spotter)
+    preds = [list(s.preds) for s in streams]
     res = summary(rep)
     res["per_fps"] = {
         k: {m: v for m, v in summary(r).items() if m in ("micro_f1", "all_f1", "uf1")}
