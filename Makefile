@@ -33,7 +33,8 @@ $(VENV_TFLITE)/.installed: pyproject.toml
 
 test-tflite: $(VENV)/.installed $(VENV_TFLITE)/.installed
 	$(VENV)/bin/microslip models fetch
-	$(VENV_TFLITE)/bin/python -m pytest -q -p no:cacheprovider tests/test_runtime.py
+	$(VENV_TFLITE)/bin/python -m pytest -q -p no:cacheprovider tests/test_runtime.py \
+		tests/test_model.py
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check edge tests training benchmarks
