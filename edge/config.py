@@ -64,6 +64,7 @@ class PipelineConfig:
 
     mesh: str
     max_faces: int
+    idle_every: int  # with no face in view for a second, process only every n-th frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +284,7 @@ def parse_config(
     pipeline = PipelineConfig(
         mesh=pipe.get("mesh", str, "468", _one_of("468", "478")),
         max_faces=pipe.get("max_faces", int, 4, _range(1, 16)),
+        idle_every=pipe.get("idle_every", int, 4, _range(1, 60)),
     )
     pipe.done()
 

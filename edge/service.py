@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 Item = Frame | FaceFrame
 WATCHDOG_EVERY_S = 1.0
+IDLE_AFTER_NS = 10**9  # no face for this long (stream time): the idle duty cycle starts
 HOUR_NS = 3600 * 10**9
 
 
@@ -201,6 +202,9 @@ class Service:
         self.frames = 0
         self.captured = 0
         self.overruns = 0
+        self.idle_skipped = 0
+        self._idle_count = 0
+        self._last_face_ns = -(10**18)
         self.faces = 0
         self.slips = 0
         self.store_errors = 0
@@ -307,7 +311,10 @@ class Service:
             item = self._slot.take(timeout=0.5)
             now = time.monotonic()
             if item is not None:
-                self._step(item)
+                if self._idle_skip(item):
+                    self.idle_skipped += 1
+                else:
+                    self._step(item)
                 if not self._ready:
                     self._ready = True
                     self.notifier.ready(f"processing {self._describe_source()}")
@@ -324,6 +331,18 @@ class Service:
             if self._stop.is_set():
                 break
 
+    def _idle_skip(self, item: Item) -> bool:
+        """True for the frames left out while nobody is in view (idle duty cycle)."""
+        every = self.cfg.pipeline.idle_every
+        if every <= 1 or isinstance(item, FaceFrame) or not self.frames or self.faces:
+            return False
+        if item.t_ns - self._last_face_ns < IDLE_AFTER_NS:
+            return False
+        # Detection on every frame of an empty room costs as much as tracking a face; a
+        # face that walks in is still found within `every` frames.
+        self._idle_count += 1
+        return self._idle_count % every != 0
+
     def _step(self, item: Item) -> None:
         t = time.perf_counter()
         if isinstance(item, FaceFrame):
@@ -333,6 +352,8 @@ class Service:
         dt = time.perf_counter() - t
         self.frames += 1
         self.faces = len(result.face_frame.faces)
+        if self.faces:
+            self._last_face_ns = item.t_ns
         iv = self._interval
         iv.processed += 1
         iv.process_s += dt
@@ -398,6 +419,7 @@ class Service:
             "dropped_handoff": self._slot.dropped,
             "bad_frames": self._bad_done + (src.bad_frames if src is not None else 0),
             "overruns": self.overruns,
+            "idle_skipped": self.idle_skipped,
             "process_ms": round(1000.0 * iv.process_s / n, 2),
             "stage_ms": {k: round(1000.0 * v / n, 3) for k, v in iv.stages.items()},
             "faces": self.faces,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import signal
 import socket
@@ -22,6 +23,7 @@ from edge.notify import Notifier
 from edge.outbox import Outbox
 from edge.publisher import Publisher
 from edge.service import LatestFrame, Service, serve
+from edge.types import FaceFrame
 from tests.broker import Mosquitto, Subscriber, free_port
 from tests.fake_device import SlipEveryFrame, TickSource
 
@@ -355,3 +357,24 @@ def test_listener_hook_sees_events_and_stats(tmp_path: Path) -> None:
         assert box.depth == 5  # no publisher: everything waits, durably
     assert seen["events"] == [e.id for e in proc.emitted]
     assert seen["stats"][-1]["slips_total"] == 5
+
+
+def test_idle_duty_cycle_when_nobody_is_in_view(tmp_path: Path) -> None:
+    class Empty(SlipEveryFrame):
+        """No face for frames 100-399, a face before and after."""
+
+        def process(self, frame: Any) -> Any:
+            step = super().process(frame)
+            if 100 <= frame.index < 400:
+                return dataclasses.replace(step, face_frame=FaceFrame(frame.index, frame.t_ns, ()))
+            return step
+
+    cfg = make_cfg(tmp_path, free_port())  # idle_every = 4 by default
+    proc = Empty(0)
+    with Outbox(tmp_path / "o.db") as box:
+        svc = Service(cfg, proc, lambda: TickSource(100, 500), box, None, realtime=False)
+        svc.run()
+    # From frame 199 (1 s after the last face, frame 99) every 4th frame is processed: 151 of
+    # frames 199-399 are skipped; the face back at 400 is found at 402 (2 more skipped).
+    assert svc.idle_skipped == 153 and proc.frames == 500 - 153
+    assert svc.faces == 1 and svc.dropped_frames == 0
