@@ -177,3 +177,14 @@ def test_real_smile_of_single_face_is_found_as_macro_happiness(spotter: Spotter)
     evs += spotter.flush()
     assert [(e.emotion, e.type) for e in evs] == [("happiness", "macro")]
     assert 0.4e9 < evs[0].onset_ns < 0.8e9  # the smile starts at ~0.55 s
+
+
+def test_tracks_are_independent(spotter: Spotter) -> None:
+    t, quiet = stream(30.0, 6.0, seed=12)
+    _, smiling = stream(30.0, 6.0, [(3.0, 0.12, 0.2, 0.7 * happy())], seed=13)
+    out = []
+    for ti, a, b in zip(t, quiet, smiling, strict=True):
+        out += spotter.push(AUFrame(int(ti), 1, a, FEATURE_NAMES))
+        out += spotter.push(AUFrame(int(ti), 2, b, FEATURE_NAMES))
+    out += spotter.flush()
+    assert [(e.track_id, e.emotion) for e in out] == [(2, "happiness")]
