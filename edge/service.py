@@ -203,6 +203,7 @@ class Service:
         self.captured = 0
         self.overruns = 0
         self.idle_skipped = 0
+        self.process_s_total = 0.0
         self._idle_count = 0
         self._last_face_ns = -(10**18)
         self.faces = 0
@@ -350,6 +351,7 @@ class Service:
         else:
             result = self.processor.process(item)
         dt = time.perf_counter() - t
+        self.process_s_total += dt
         self.frames += 1
         self.faces = len(result.face_frame.faces)
         if self.faces:

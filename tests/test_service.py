@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from edge.config import Config, parse_config
+from edge.errors import SourceError
 from edge.events import validate
 from edge.notify import Notifier
 from edge.outbox import Outbox
@@ -378,3 +379,66 @@ def test_idle_duty_cycle_when_nobody_is_in_view(tmp_path: Path) -> None:
     # frames 199-399 are skipped; the face back at 400 is found at 402 (2 more skipped).
     assert svc.idle_skipped == 153 and proc.frames == 500 - 153
     assert svc.faces == 1 and svc.dropped_frames == 0
+
+
+def test_camera_that_vanishes_ends_the_run_with_its_error_and_keeps_events(
+    tmp_path: Path,
+) -> None:
+    class Vanishing(TickSource):
+        def __iter__(self) -> Iterator[Any]:
+            for i, frame in enumerate(super().__iter__()):
+                if i == 20:
+                    raise SourceError("camera: stopped delivering frames")
+                yield frame
+
+    cfg = make_cfg(tmp_path, free_port())
+    with Outbox(tmp_path / "o.db") as box:
+        svc = Service(cfg, SlipEveryFrame(5), lambda: Vanishing(100, 100), box, None)
+        with pytest.raises(SourceError, match="stopped delivering"):
+            svc.run()
+        assert box.depth == 5  # stored before the camera went away: kept for the next start
+
+
+def test_stalled_camera_stops_the_watchdog_but_not_status(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    class Stalling(TickSource):
+        def __iter__(self) -> Iterator[Any]:
+            for i, frame in enumerate(super().__iter__()):
+                if i == 10:
+                    release.wait(10)  # the camera hangs without an error
+                yield frame
+
+    sock_path = tmp_path / "notify.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    server.bind(str(sock_path))
+    server.settimeout(0.2)
+    received: list[tuple[float, str]] = []
+
+    def collect() -> None:
+        while not release.is_set() or len(received) < 1000:
+            try:
+                received.append((time.monotonic(), server.recv(4096).decode()))
+            except TimeoutError:
+                if release.is_set():
+                    return
+
+    collector = threading.Thread(target=collect)
+    collector.start()
+    cfg = make_cfg(tmp_path, free_port())
+    with Outbox(tmp_path / "o.db") as box:
+        svc = Service(cfg, SlipEveryFrame(0), lambda: Stalling(100, 20), box, None,
+                      notifier=Notifier(str(sock_path)))  # fmt: skip
+        runner = threading.Thread(target=svc.run)
+        runner.start()
+        # wait until the stall began (10 frames in), then watch 2.5 s of silence
+        assert _wait_until(lambda: any(m == "WATCHDOG=1" for _, m in received), 10)
+        stall_start = time.monotonic()
+        time.sleep(2.5)  # the behaviour under test is the absence of messages over time
+        release.set()
+        runner.join(10)
+    collector.join(10)
+    server.close()
+    during = [m for t, m in received if stall_start + 0.1 < t < stall_start + 2.5]
+    assert not any(m == "WATCHDOG=1" for m in during)
+    assert sum(m.startswith("STATUS=") for m in during) >= 3  # the loop itself is alive
