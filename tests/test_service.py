@@ -439,6 +439,6 @@ def test_stalled_camera_stops_the_watchdog_but_not_status(tmp_path: Path) -> Non
         runner.join(10)
     collector.join(10)
     server.close()
-    during = [m for t, m in received if stall_start + 0.1 < t < stall_start + 2.5]
+    during = [m for t, m in received if stall_start + 0.1 < t < stall_start + 2.3]
     assert not any(m == "WATCHDOG=1" for m in during)
     assert sum(m.startswith("STATUS=") for m in during) >= 3  # the loop itself is alive
