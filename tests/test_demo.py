@@ -151,3 +151,25 @@ def test_check_passes_with_broker(mosquitto: Mosquitto, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ok    models" in out.stdout and "sha256 verified" in out.stdout
     assert "first frame 640x360" in out.stdout and "all checks passed" in out.stdout
+
+
+def test_run_plays_a_clip_through_the_service_and_exits_after_flushing(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[device]\nid = "cli"\n[camera]\nsource = "{pyfeat_data_dir() / "single_face.mp4"}"\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {mosquitto.port}\nstats_interval = 1\n'
+        f'[state]\ndir = "{tmp_path / "state"}"\n'
+    )
+    sub = Subscriber(mosquitto.port, ["microslip/cli/#"])
+    out = _microslip("run", "--config", str(cfg), timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert sub.wait_for(lambda m: m.get("microslip/cli/status", [])[-1][0] == b"offline")
+    stats = [json.loads(p) for p in sub.payloads("microslip/cli/stats")]
+    last = stats[-1]
+    assert last["frames"] + last["dropped_frames"] + last["idle_skipped"] == 72
+    assert last["outbox_depth"] == 0 and last["faces"] >= 1
+    events = [json.loads(p) for p in sub.payloads("microslip/cli/events")]
+    assert len({e["id"] for e in events}) == last["slips_total"]
+    sub.close()
