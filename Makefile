@@ -31,10 +31,13 @@ $(VENV_TFLITE)/.installed: pyproject.toml
 	$(VENV_TFLITE)/bin/pip install -q --no-deps -e .
 	touch $@
 
-test-tflite: $(VENV)/.installed $(VENV_TFLITE)/.installed
-	$(VENV)/bin/microslip models fetch
-	$(VENV_TFLITE)/bin/python -m pytest -q -p no:cacheprovider tests/test_runtime.py \
-		tests/test_model.py
+test-tflite: $(VENV)/.installed
+	@if $(PYTHON) -c 'import sys; sys.exit(sys.version_info >= (3, 12))'; then \
+		$(MAKE) --no-print-directory $(VENV_TFLITE)/.installed && \
+		$(VENV)/bin/microslip models fetch && \
+		$(VENV_TFLITE)/bin/python -m pytest -q -p no:cacheprovider tests/test_runtime.py \
+			tests/test_model.py; \
+	else echo "test-tflite skipped: tflite-runtime 2.14 has wheels for Python <= 3.11 only"; fi
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check edge tests training benchmarks
