@@ -262,7 +262,10 @@ def _render_frames(
     motion: Motion, title: str, aus: Sequence[str], size: tuple[int, int]
 ) -> list[Any]:
     """Draw each motion frame as a wireframe (PIL images); moving regions in colour."""
-    from PIL import Image, ImageDraw
+    try:
+        from PIL import Image, ImageDraw
+    except ImportError as exc:
+        raise InputError(f"animations need the viz extra (Pillow): {exc}") from exc
 
     w, h = size
     pts = motion.as_float()

@@ -125,9 +125,12 @@ def timeline(
     max_curves: int = 6,
 ) -> Path:
     """Draw per-track AU curves with slips, blinks, dropped frames and truth; write a PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Patch
+    except ImportError as exc:
+        raise InputError(f"plots need the viz extra (pip install 'microslip[viz]'): {exc}") from exc
 
     out = Path(out)
     tracks = sorted(data.au)[:MAX_TRACKS]
