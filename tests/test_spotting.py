@@ -108,7 +108,7 @@ def test_gap_during_a_micro_expression_drops_it_with_a_reason(
     spotter: Spotter, caplog: pytest.LogCaptureFixture
 ) -> None:
     t, x = stream(30.0, 6.0, [(3.0, 0.15, 0.2, 0.8 * happy())], seed=7)
-    keep = (t < 3.1e9) | (t > 3.6e9)
+    keep = (t < 3.2e9) | (t > 3.7e9)  # a 500 ms hole just after the apex
     with caplog.at_level(logging.INFO, logger="edge.spotting"):
         evs = run(spotter, t[keep], x[keep])
     assert evs == []
