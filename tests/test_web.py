@@ -7,6 +7,8 @@ import json
 import logging
 import socket
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,3 +182,68 @@ def test_stop_ends_open_streams(server: WebServer) -> None:
     assert list(events) == []  # the stream ended cleanly
     resp.close()
     conn.close()
+
+
+def _service(tmp_path: Path, port: int, enabled: bool = True) -> Any:
+    from edge.config import parse_config
+    from edge.outbox import Outbox
+    from edge.service import Service
+    from tests.fake_device import SlipEveryFrame, TickSource
+
+    cfg = parse_config(
+        {
+            "device": {"id": "webdev"},
+            "camera": {"source": "synthetic", "fps": 100},
+            "mqtt": {"stats_interval": 0.1},
+            "state": {"dir": str(tmp_path / "state")},
+            "web": {"enabled": enabled, "port": port},
+        },
+        env={},
+    )
+    box = Outbox(tmp_path / "o.db")
+    proc = SlipEveryFrame(20, device="webdev")
+    return Service(cfg, proc, lambda: TickSource(100, 60), box, None), box, proc
+
+
+def test_service_feeds_the_page_and_survives_a_busy_port(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from edge.service import start_web
+
+    svc, box, proc = _service(tmp_path, 0)
+    web = start_web(svc.cfg, svc)
+    assert web is not None and svc.web is web
+    conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
+    conn.request("GET", "/api/stream")
+    resp = conn.getresponse()
+    events = sse_events(resp)
+    assert next(events)[0] == "hello"
+    assert wait_for(lambda: web.hub.clients == 1)
+    # A second service on the same port: one clear error, no page, the loop still runs.
+    svc2, box2, proc2 = _service(tmp_path / "two", web.port)
+    with caplog.at_level(logging.ERROR, logger="edge.web.server"):
+        assert start_web(svc2.cfg, svc2) is None
+    assert sum(r.levelno == logging.ERROR for r in caplog.records) == 1
+    svc2.run()
+    assert box2.depth == 20
+    svc.run()
+    got = []
+    for name, data in events:
+        if name == "slip":
+            got.append(data["id"])
+        if len(got) == 20:
+            break
+    assert got == [e.id for e in proc.emitted]
+    web.stop()
+    resp.close()
+    conn.close()
+    box.close()
+    box2.close()
+
+
+def test_web_disabled_starts_nothing(tmp_path: Path) -> None:
+    from edge.service import start_web
+
+    svc, box, _ = _service(tmp_path, 0, enabled=False)
+    assert start_web(svc.cfg, svc) is None and svc.web is None
+    box.close()
