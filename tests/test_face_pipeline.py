@@ -126,6 +126,23 @@ def test_group_in_a_stream_is_found_within_a_tile_cycle(
     assert tracker.track_ids == tuple(sorted(tracker.track_ids))
 
 
+def test_moving_group_keeps_every_track_id(face_models: Path, pyfeat_dir: Path) -> None:
+    # The group slides 3 px right and 2 px down per frame and tilts a little: ROIs follow.
+    tracker = FaceTracker(max_faces=8, tiles_per_pass=4, models_dir=face_models)
+    image = rgb(pyfeat_dir / "multi_face.jpg")
+    h, w = image.shape[:2]
+    ids = None
+    for i in range(12):
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), 0.5 * i, 1.0)
+        m[:, 2] += (3 * i, 2 * i)
+        out = tracker.process(Frame(i, i, cv2.warpAffine(image, m, (w, h))))
+        now = sorted(f.track_id for f in out.faces)
+        ids = ids or now
+        assert now == ids, f"frame {i}: ids {now}, expected {ids}"
+    assert ids is not None and len(ids) == 5
+    assert tracker.detections == 2  # frames 0 and 10 (detect_every=10): tracked in between
+
+
 def test_no_face_clip_opens_no_track(face_models: Path, pyfeat_dir: Path) -> None:
     tracker = FaceTracker(models_dir=face_models)
     n = 0
