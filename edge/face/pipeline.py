@@ -58,9 +58,9 @@ class FaceTracker:
         self.max_faces = max_faces
         self.detect_every = detect_every
         self.min_presence = min_presence
-        # Hysteresis: a new face must look clearly like one (real faces score ~1.0), while a
-        # tracked face survives down to min_presence; cartoon and texture false positives of
-        # the detector tend to land between the two.
+        # Hysteresis: opening a track asks for a clearly face-like mesh (real faces score
+        # ~1.0, detector false positives on face-coloured shapes often 0.5-0.8), while a
+        # tracked face survives down to min_presence, e.g. while it turns away.
         self.min_open_presence = max(min_open_presence, min_presence)
         # Small faces: each detection pass also scans this many of the overlapping tiles
         # (round robin), so the extra cost per frame stays bounded; 0 turns tiles off.
