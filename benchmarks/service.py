@@ -35,8 +35,11 @@ from tests.broker import Mosquitto  # noqa: E402
 def cost_per_frame_ms(clip: Path, passes: int) -> tuple[float, int, int]:
     """Processing time per delivered frame of the service over ``passes`` loops of a clip."""
     cfg = parse_config(
-        {"device": {"id": "bench"}, "camera": {"source": str(clip), "loop": True},
-         "state": {"dir": "/tmp"}},  # fmt: skip
+        {
+            "device": {"id": "bench"},
+            "camera": {"source": str(clip), "loop": True},
+            "state": {"dir": "/tmp"},
+        },  # fmt: skip
         env={},
     )
     opened = [0]
@@ -95,10 +98,17 @@ def replay_memory(clip: Path, minutes: float) -> None:
     with tempfile.TemporaryDirectory(prefix="microslip-svc-") as tmp:
         broker = Mosquitto(Path(tmp)).start()
         cfg = parse_config(
-            {"device": {"id": "bench"}, "camera": {"source": str(clip), "loop": True},
-             "mqtt": {"host": "127.0.0.1", "port": broker.port, "stats_interval": 15,
-                      "discovery": False},
-             "state": {"dir": tmp}},  # fmt: skip
+            {
+                "device": {"id": "bench"},
+                "camera": {"source": str(clip), "loop": True},
+                "mqtt": {
+                    "host": "127.0.0.1",
+                    "port": broker.port,
+                    "stats_interval": 15,
+                    "discovery": False,
+                },
+                "state": {"dir": tmp},
+            },  # fmt: skip
             env={},
         )
         log = RssLog(23.976)

@@ -284,7 +284,7 @@ def parse_config(
     pipeline = PipelineConfig(
         mesh=pipe.get("mesh", str, "468", _one_of("468", "478")),
         max_faces=pipe.get("max_faces", int, 4, _range(1, 16)),
-        idle_every=pipe.get("idle_every", int, 4, _range(1, 60)),
+        idle_every=pipe.get("idle_every", int, 8, _range(1, 60)),
     )
     pipe.done()
 

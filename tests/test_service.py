@@ -370,7 +370,9 @@ def test_idle_duty_cycle_when_nobody_is_in_view(tmp_path: Path) -> None:
                 return dataclasses.replace(step, face_frame=FaceFrame(frame.index, frame.t_ns, ()))
             return step
 
-    cfg = make_cfg(tmp_path, free_port())  # idle_every = 4 by default
+    doc = {"device": {"id": "d"}, "camera": {"source": "synthetic"}, "pipeline": {"idle_every": 4},
+           "state": {"dir": str(tmp_path)}}  # fmt: skip
+    cfg = parse_config(doc, env={})
     proc = Empty(0)
     with Outbox(tmp_path / "o.db") as box:
         svc = Service(cfg, proc, lambda: TickSource(100, 500), box, None, realtime=False)
