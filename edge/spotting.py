@@ -95,6 +95,7 @@ class _Track:
     n_in: int = 0
     first_t: int = 0
     warned_rate: bool = False
+    resume_t: int = -1  # an over-long event was cut here: the next may not reach back past it
 
 
 class Spotter:
@@ -259,7 +260,11 @@ class Spotter:
                 # back-extend the onset over the preceding frames above the leave threshold
                 back: list[_Scored] = []
                 for prev in reversed(list(tr.history)[:-1]):
-                    if prev.p < self.leave or (prev.t_ns - tr.first_t) / 1e9 < SETTLE_S:
+                    if (
+                        prev.p < self.leave
+                        or prev.t_ns <= tr.resume_t
+                        or (prev.t_ns - tr.first_t) / 1e9 < SETTLE_S
+                    ):
                         break
                     back.append(prev)
                 tr.open = [*reversed(back), s]
@@ -268,6 +273,7 @@ class Spotter:
             tr.open.append(s)
             if (s.t_ns - tr.open[0].t_ns) / 1e9 > MAX_EVENT_S:
                 log.info("track %d: expression longer than %.0f s cut", track_id, MAX_EVENT_S)
+                tr.resume_t = s.t_ns
                 return self._close(track_id, tr)
             return []
         return self._close(track_id, tr)

@@ -188,3 +188,17 @@ def test_tracks_are_independent(spotter: Spotter) -> None:
         out += spotter.push(AUFrame(int(ti), 2, b, FEATURE_NAMES))
     out += spotter.flush()
     assert [(e.track_id, e.emotion) for e in out] == [(2, "happiness")]
+
+
+def test_an_overlong_expression_is_cut_once_not_repeated(
+    spotter: Spotter, caplog: pytest.LogCaptureFixture
+) -> None:
+    t, x = stream(30.0, 12.0, [(1.5, 0.3, 0.3, 0.8 * happy())], seed=14)
+    x[(t >= 1.8e9) & (t < 10.5e9)] += 0.8 * happy()  # held for ~9 s
+    with caplog.at_level(logging.INFO, logger="edge.spotting"):
+        evs = [e for _, e in run(spotter, t, x)]
+    onsets = [e.onset_ns for e in evs]
+    assert 1 <= len(evs) <= 3 and len(set(onsets)) == len(onsets)
+    assert all(e.type == "macro" and e.emotion == "happiness" for e in evs)
+    assert evs[0].duration_ms <= 6100
+    assert any("longer than" in r.getMessage() for r in caplog.records)
