@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from edge.errors import InputError
+from edge.errors import ConfigError, InputError
 from edge.face.pipeline import FaceTracker
 from edge.types import Frame
 
@@ -194,6 +195,22 @@ def test_bad_images_are_input_errors(face_models: Path, image: object, match: st
     tracker = FaceTracker(models_dir=face_models)
     with pytest.raises(InputError, match=match):
         tracker.process(Frame(0, 0, image))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_faces": 0}, "max_faces must be at least 1"),
+        ({"detect_every": 0}, "detect_every must be at least 1"),
+        ({"min_open_presence": 1.0}, "min_open_presence must lie strictly between 0 and 1"),
+        ({"mesh": "512"}, "unknown mesh '512'"),
+    ],
+)
+def test_bad_settings_are_config_errors(
+    face_models: Path, kwargs: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        FaceTracker(models_dir=face_models, **kwargs)
 
 
 def test_478_mesh_tracks_with_irises(face_models: Path, pyfeat_dir: Path) -> None:

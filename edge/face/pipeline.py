@@ -48,8 +48,13 @@ class FaceTracker:
             raise ConfigError(f"max_faces must be at least 1, got {max_faces}")
         if detect_every < 1:
             raise ConfigError(f"detect_every must be at least 1, got {detect_every}")
-        if not 0.0 < min_presence < 1.0 or not 0.0 < min_detection < 1.0:
-            raise ConfigError("min_presence and min_detection must lie strictly between 0 and 1")
+        for name, value in (
+            ("min_detection", min_detection),
+            ("min_presence", min_presence),
+            ("min_open_presence", min_open_presence),
+        ):
+            if not 0.0 < value < 1.0:
+                raise ConfigError(f"{name} must lie strictly between 0 and 1, got {value}")
         self.mesh_name = mesh
         self.mesh = FaceMesh(mesh, num_threads=num_threads, runtime=runtime, models_dir=models_dir)
         self.detector = FaceDetector(
@@ -84,6 +89,7 @@ class FaceTracker:
         self._tracks = []
         self._since_detect = self.detect_every
         self._tile_cursor = 0
+        self.ended = ()
         return ended
 
     def process(self, frame: Frame) -> FaceFrame:
