@@ -119,11 +119,30 @@ def euler_deg(rot: F64) -> tuple[float, float, float]:
     return yaw, pitch, roll
 
 
+@lru_cache(maxsize=1)
+def _canon_rigid() -> tuple[F64, F64, float]:
+    """Centred rigid points of the canonical face, their mean and variance (fit constants)."""
+    src = canonical_face()[RIGID]
+    mu = src.mean(0)
+    a = src - mu
+    return a, mu, float((a * a).sum() / len(src))
+
+
 def normalise(landmarks: npt.NDArray[np.floating]) -> tuple[F64, tuple[float, float, float]]:
     """Align a mesh to the canonical face; returns canonical-frame points and (yaw, pitch, roll)."""
     pts = np.asarray(landmarks[:468, :3], np.float64)
-    canon = canonical_face()
-    scale, rot, t = fit_similarity(canon[RIGID], pts[RIGID])
+    # fit_similarity(canonical rigid, pts rigid) with the canonical side precomputed: this
+    # runs for every face in every frame
+    a, mu_s, var = _canon_rigid()
+    dst = pts[RIGID]
+    mu_d = dst.mean(0)
+    u, d, vt = np.linalg.svd((dst - mu_d).T @ a)
+    if np.linalg.det(u @ vt) < 0:  # avoid a reflection
+        u[:, 2] = -u[:, 2]
+        d[2] = -d[2]
+    rot = u @ vt
+    scale = float(d.sum() / (len(a) * var))
+    t = mu_d - scale * rot @ mu_s
     # inverse transform: canonical = R^T (p - t) / s
     aligned = (pts - t) @ rot / scale
     return aligned, euler_deg(rot)
