@@ -31,7 +31,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.config import parse_config  # noqa: E402
-from edge.service import Service, serve  # noqa: E402
+from edge.serve import serve  # noqa: E402
+from edge.service import Service  # noqa: E402
 from edge.types import Frame  # noqa: E402
 from tests.broker import Mosquitto, Subscriber  # noqa: E402
 from tests.fake_device import SlipEveryFrame, TickSource  # noqa: E402

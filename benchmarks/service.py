@@ -28,7 +28,8 @@ from edge.config import parse_config  # noqa: E402
 from edge.outbox import Outbox  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
 from edge.publisher import Publisher  # noqa: E402
-from edge.service import Service, source_opener  # noqa: E402
+from edge.serve import source_opener  # noqa: E402
+from edge.service import Service  # noqa: E402
 from tests.broker import Mosquitto  # noqa: E402
 
 

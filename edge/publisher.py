@@ -76,7 +76,7 @@ class Publisher:
         outbox: Outbox,
         *,
         window: int = 64,
-        backoff: tuple[float, float] = (1.0, 60.0),
+        backoff: tuple[float, float] = (1.0, 30.0),
         with_temperature: bool = False,
     ) -> None:
         self.cfg = cfg

@@ -19,7 +19,7 @@ import numpy as np
 
 from edge.config import load_config
 from edge.events import SlipEvent
-from edge.service import serve
+from edge.serve import serve
 from edge.types import Face, FaceFrame, Frame
 from tests.broker import make_event
 

@@ -20,10 +20,12 @@ import pytest
 from edge.config import Config, parse_config
 from edge.errors import SourceError
 from edge.events import validate
+from edge.handoff import LatestFrame
 from edge.notify import Notifier
 from edge.outbox import Outbox
 from edge.publisher import Publisher
-from edge.service import LatestFrame, Service, serve
+from edge.serve import serve
+from edge.service import Service
 from edge.types import FaceFrame
 from tests.broker import Mosquitto, Subscriber, free_port
 from tests.fake_device import SlipEveryFrame, TickSource

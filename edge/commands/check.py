@@ -44,7 +44,7 @@ def check_models(cfg: Config) -> str:
 
 def check_camera(cfg: Config) -> str:
     """Open the source and read one frame."""
-    from edge.service import source_opener
+    from edge.serve import source_opener
 
     src = source_opener(cfg)()
     try:

@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.config import parse_config
     from edge.models import fetch
     from edge.pipeline import Pipeline
-    from edge.service import serve
+    from edge.serve import serve
 
     logging.getLogger("amqtt").setLevel(logging.WARNING)
     logging.getLogger("transitions").setLevel(logging.WARNING)

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     """Load the config, build the real pipeline and serve; return the exit code."""
     from edge.config import load_config
     from edge.pipeline import Pipeline
-    from edge.service import serve
+    from edge.serve import serve
 
     cfg = load_config(args.config)
     pipeline = Pipeline(
