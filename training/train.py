@@ -161,9 +161,12 @@ def export(model, xtr, xva, ava, eva, temperature, args, history) -> None:  # ty
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
     blob = conv.convert()
-    out = ROOT / "models" / "microevent.tflite"
+    root = Path(args.root)
+    for sub in ("models", "edge/data", "tests/data", "training/out"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    out = root / "models" / "microevent.tflite"
     out.write_bytes(blob)
-    shutil.copyfile(out, ROOT / "edge" / "data" / "microevent.tflite")
+    shutil.copyfile(out, root / "edge" / "data" / "microevent.tflite")
     log.info("int8 model: %d bytes -> %s", len(blob), out)
 
     # validation fixture: windows whose scored frame lies inside an expression, plus a few
@@ -176,7 +179,7 @@ def export(model, xtr, xva, ava, eva, temperature, args, history) -> None:  # ty
     vw = vw.astype(np.float16).astype(np.float32)  # the fixture stores float16 windows
     slip_f, emo_f = model.predict(vw, verbose=0)
     np.savez_compressed(
-        ROOT / "tests" / "data" / "microevent_validation.npz",
+        root / "tests" / "data" / "microevent_validation.npz",
         windows=vw.astype(np.float16),
         slip=slip_f[:, 0, 0].astype(np.float32),
         emotion_logits=emo_f[:, 0, :].astype(np.float32),
@@ -198,10 +201,9 @@ def export(model, xtr, xva, ava, eva, temperature, args, history) -> None:  # ty
         "epochs": args.epochs,
         "final_loss": {k: float(v[-1]) for k, v in history.items()},
     }
-    (ROOT / "models" / "microevent.json").write_text(json.dumps(meta, indent=1) + "\n")
-    shutil.copyfile(ROOT / "models" / "microevent.json", ROOT / "edge" / "data" / "microevent.json")
-    (ROOT / "training" / "out").mkdir(exist_ok=True)
-    (ROOT / "training" / "out" / "history.json").write_text(json.dumps(history, indent=1))
+    (root / "models" / "microevent.json").write_text(json.dumps(meta, indent=1) + "\n")
+    shutil.copyfile(root / "models" / "microevent.json", root / "edge" / "data" / "microevent.json")
+    (root / "training" / "out" / "history.json").write_text(json.dumps(history, indent=1))
 
 
 def main() -> None:
@@ -213,6 +215,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=18)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument(
+        "--root", default=str(ROOT), help="write outputs under this tree (default: the repo)"
+    )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(ap.parse_args())
 
