@@ -40,7 +40,9 @@ class Mosquitto:
     ) -> None:
         binary = find_mosquitto()
         if binary is None:
-            raise RuntimeError("mosquitto is not installed")
+            import pytest
+
+            pytest.skip("mosquitto not installed (.ci/run installs it)")
         self.binary = binary
         self.workdir = workdir
         self.port = port or free_port()
