@@ -19,6 +19,15 @@ from edge.events import event_to_json
 from tests.broker import Mosquitto, Subscriber, make_event
 
 pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(autouse=True)
+def _no_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never notify a systemd that happens to run the test suite (children inherit this)."""
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -34,6 +34,13 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.broker
 
 
+@pytest.fixture(autouse=True)
+def _no_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never notify a systemd that happens to run the test suite (children inherit this)."""
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        monkeypatch.delenv(name, raising=False)
+
+
 def make_cfg(tmp_path: Path, port: int, device: str = "testdev", **mqtt: Any) -> Config:
     doc = {
         "device": {"id": device},
