@@ -453,3 +453,22 @@ def test_stalled_camera_stops_the_watchdog_but_not_status(tmp_path: Path) -> Non
     during = [m for t, m in received if stall_start + 0.1 < t < stall_start + 2.3]
     assert not any(m == "WATCHDOG=1" for m in during)
     assert sum(m.startswith("STATUS=") for m in during) >= 3  # the loop itself is alive
+
+
+def test_full_disk_is_logged_counted_and_survived(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = make_cfg(tmp_path, free_port())
+    proc = SlipEveryFrame(30)
+    with Outbox(tmp_path / "o.db") as box:
+        box.put("old", "t", b"kept")
+        # SQLite's page limit raises the same SQLITE_FULL as a full disk under the state dir.
+        pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+        box._db.execute(f"PRAGMA max_page_count = {pages}")
+        svc = Service(cfg, proc, lambda: TickSource(100, 40), box, None, realtime=False)
+        assert svc.run() == 0  # the loop keeps going
+        assert svc.frames == 40 and svc.slips == 30
+        assert svc.store_errors > 0 and box.depth + svc.store_errors == 31
+        assert box.pending(1)[0].id == "old"
+    assert "cannot store event" in caplog.text and "full" in caplog.text
+    assert svc.stats()["store_errors"] == svc.store_errors
