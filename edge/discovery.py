@@ -51,7 +51,8 @@ def discovery_payload(
             "name": "Frame rate",
             "unique_id": f"{uid}_fps",
             "state_topic": stats,
-            "value_template": "{{ value_json.fps }}",
+            # frames delivered per second: the idle duty cycle lowers processed fps, not this
+            "value_template": "{{ value_json.capture_fps }}",
             "unit_of_measurement": "fps",
             "state_class": "measurement",
             "entity_category": "diagnostic",
