@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 WATCHDOG_EVERY_S = 1.0
 IDLE_AFTER_NS = 10**9  # no face for this long (stream time): the idle duty cycle starts
-HOUR_NS = 3600 * 10**9
 
 
 class StepResult(Protocol):
