@@ -37,6 +37,7 @@ __all__ = ["LatestFrame", "Processor", "Service", "ServiceListener", "cpu_temper
 log = logging.getLogger(__name__)
 
 WATCHDOG_EVERY_S = 1.0
+MAX_FAILED_IN_A_ROW = 100  # consecutive frames the pipeline rejects before the service gives up
 IDLE_AFTER_NS = 10**9  # no face for this long (stream time): the idle duty cycle starts
 
 
@@ -138,6 +139,8 @@ class Service:
         self.captured = 0
         self.overruns = 0
         self.idle_skipped = 0
+        self.failed_frames = 0
+        self._failed_in_a_row = 0
         self.process_s_total = 0.0
         self._idle_count = 0
         self._last_face_ns = -(10**18)
@@ -250,7 +253,7 @@ class Service:
                 if self._idle_skip(item):
                     self.idle_skipped += 1
                 else:
-                    self._step(item)
+                    self._step_or_count(item)
                 if not self._ready:
                     self._ready = True
                     self.notifier.ready(f"processing {self._describe_source()}")
@@ -278,6 +281,21 @@ class Service:
         # face that walks in is still found within `every` frames.
         self._idle_count += 1
         return self._idle_count % every != 0
+
+    def _step_or_count(self, item: Item) -> None:
+        """Process one frame; a frame that fails is counted and skipped, a run of them is fatal."""
+        try:
+            self._step(item)
+        except Exception as exc:
+            self.failed_frames += 1
+            self._failed_in_a_row += 1
+            if self._failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+                # Not a bad frame but a broken pipeline: exit non-zero so systemd restarts us.
+                raise
+            if self.failed_frames <= 10 or self.failed_frames % 1000 == 0:
+                log.warning("frame %d skipped (%d so far): %s", item.index, self.failed_frames, exc)
+        else:
+            self._failed_in_a_row = 0
 
     def _step(self, item: Item) -> None:
         t = time.perf_counter()
@@ -357,6 +375,7 @@ class Service:
             "bad_frames": self._bad_done + (src.bad_frames if src is not None else 0),
             "overruns": self.overruns,
             "idle_skipped": self.idle_skipped,
+            "failed_frames": self.failed_frames,
             "process_ms": round(1000.0 * iv.process_s / n, 2),
             "stage_ms": {k: round(1000.0 * v / n, 3) for k, v in iv.stages.items()},
             "faces": self.faces,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from edge.config import Config, parse_config
-from edge.errors import SourceError
+from edge.errors import InputError, SourceError
 from edge.events import validate
 from edge.handoff import LatestFrame
 from edge.notify import Notifier
@@ -472,3 +472,27 @@ def test_full_disk_is_logged_counted_and_survived(
         assert box.pending(1)[0].id == "old"
     assert "cannot store event" in caplog.text and "full" in caplog.text
     assert svc.stats()["store_errors"] == svc.store_errors
+
+
+def test_bad_frames_are_counted_and_skipped_a_broken_pipeline_is_fatal(tmp_path: Path) -> None:
+    class Picky(SlipEveryFrame):
+        def __init__(self, bad: set[int]) -> None:
+            super().__init__(0)
+            self.bad = bad
+
+        def process(self, frame: Any) -> Any:
+            if frame.index in self.bad:
+                raise InputError(f"image must be uint8 RGB (frame {frame.index})")
+            return super().process(frame)
+
+    cfg = make_cfg(tmp_path, free_port())
+    with Outbox(tmp_path / "o.db") as box:
+        svc = Service(cfg, Picky({3, 7, 8}), lambda: TickSource(100, 20), box, None,
+                      realtime=False)  # fmt: skip
+        assert svc.run() == 0
+        assert svc.failed_frames == 3 and svc.frames == 17
+        broken = Service(cfg, Picky(set(range(1000))), lambda: TickSource(100, 500), box, None,
+                         realtime=False)  # fmt: skip
+        with pytest.raises(InputError):
+            broken.run()
+        assert broken.failed_frames == 100
