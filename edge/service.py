@@ -19,74 +19,37 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from edge.config import Config
 from edge.events import SlipEvent, event_to_json
 from edge.handoff import Item, LatestFrame
 from edge.notify import Notifier
 from edge.outbox import Outbox, OutboxError
+from edge.service_protocols import EventSink, Processor, ServiceListener, Source, StepResult
 from edge.sysinfo import cpu_temperature_c, rss_mb
-from edge.types import FaceFrame, Frame
+from edge.types import FaceFrame
 
-__all__ = ["LatestFrame", "Processor", "Service", "ServiceListener", "cpu_temperature_c", "rss_mb"]
+__all__ = [
+    "EventSink",
+    "LatestFrame",
+    "Processor",
+    "Service",
+    "ServiceListener",
+    "Source",
+    "StepResult",
+    "cpu_temperature_c",
+    "rss_mb",
+]
 
 log = logging.getLogger(__name__)
 
 WATCHDOG_EVERY_S = 1.0
 MAX_FAILED_IN_A_ROW = 100  # consecutive frames the pipeline rejects before the service gives up
 IDLE_AFTER_NS = 10**9  # no face for this long (stream time): the idle duty cycle starts
-
-
-class StepResult(Protocol):
-    """What one pipeline step returns (``edge.pipeline.PipelineResult`` satisfies it)."""
-
-    @property
-    def face_frame(self) -> FaceFrame: ...
-    @property
-    def events(self) -> Sequence[SlipEvent]: ...
-    @property
-    def stage_times(self) -> dict[str, float]: ...
-
-
-class Processor(Protocol):
-    """The per-frame work: ``edge.pipeline.Pipeline`` or a test's own implementation."""
-
-    def process(self, frame: Frame) -> StepResult: ...
-    def process_faces(self, face_frame: FaceFrame) -> StepResult: ...
-    def finish(self) -> Sequence[SlipEvent]: ...
-
-
-class Source(Protocol):
-    """A frame source as ``edge.frames.open_source`` returns it."""
-
-    @property
-    def fps(self) -> float: ...
-    @property
-    def dropped(self) -> int: ...
-    @property
-    def bad_frames(self) -> int: ...
-    def __iter__(self) -> Any: ...
-    def close(self) -> None: ...
-
-
-class EventSink(Protocol):
-    """Where stored events go next: :class:`edge.publisher.Publisher`."""
-
-    def wake(self) -> None: ...
-    def publish_stats(self, stats: dict[str, Any]) -> None: ...
-    def flush(self, timeout: float) -> bool: ...
-    def stop(self, flush_timeout: float = 5.0) -> None: ...
-
-
-class ServiceListener(Protocol):
-    """Optional observer of the service (e.g. a web dashboard)."""
-
-    def on_event(self, event: SlipEvent) -> None: ...
-    def on_stats(self, stats: dict[str, Any]) -> None: ...
 
 
 @dataclasses.dataclass

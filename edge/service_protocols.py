@@ -1,0 +1,61 @@
+"""What the service loop needs from its collaborators: processor, source, sink, listeners.
+
+Fakes in tests and the real classes (``edge.pipeline.Pipeline``, ``edge.frames`` sources,
+``edge.publisher.Publisher``, ``edge.web.LiveHub``) all satisfy these structurally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from edge.events import SlipEvent
+from edge.types import FaceFrame, Frame
+
+
+class StepResult(Protocol):
+    """What one pipeline step returns (``edge.pipeline.PipelineResult`` satisfies it)."""
+
+    @property
+    def face_frame(self) -> FaceFrame: ...
+    @property
+    def events(self) -> Sequence[SlipEvent]: ...
+    @property
+    def stage_times(self) -> dict[str, float]: ...
+
+
+class Processor(Protocol):
+    """The per-frame work: ``edge.pipeline.Pipeline`` or a test's own implementation."""
+
+    def process(self, frame: Frame) -> StepResult: ...
+    def process_faces(self, face_frame: FaceFrame) -> StepResult: ...
+    def finish(self) -> Sequence[SlipEvent]: ...
+
+
+class Source(Protocol):
+    """A frame source as ``edge.frames.open_source`` returns it."""
+
+    @property
+    def fps(self) -> float: ...
+    @property
+    def dropped(self) -> int: ...
+    @property
+    def bad_frames(self) -> int: ...
+    def __iter__(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+class EventSink(Protocol):
+    """Where stored events go next: :class:`edge.publisher.Publisher`."""
+
+    def wake(self) -> None: ...
+    def publish_stats(self, stats: dict[str, Any]) -> None: ...
+    def flush(self, timeout: float) -> bool: ...
+    def stop(self, flush_timeout: float = 5.0) -> None: ...
+
+
+class ServiceListener(Protocol):
+    """Optional observer of the service (e.g. a web dashboard)."""
+
+    def on_event(self, event: SlipEvent) -> None: ...
+    def on_stats(self, stats: dict[str, Any]) -> None: ...
