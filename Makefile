@@ -59,7 +59,7 @@ eval-real: $(VENV)/.installed
 	.venv-train/bin/python -m pip install -e '.[train]'
 	touch $@
 
-train: .venv-train/.installed
+train: $(VENV)/.installed .venv-train/.installed
 	PYTHONPATH=. .venv-train/bin/python -m training.train
 	PYTHONPATH=. $(PY) -m training.evaluate
 
