@@ -202,3 +202,17 @@ def test_an_overlong_expression_is_cut_once_not_repeated(
     assert all(e.type == "macro" and e.emotion == "happiness" for e in evs)
     assert evs[0].duration_ms <= 6100
     assert any("longer than" in r.getMessage() for r in caplog.records)
+
+
+def test_resampler_interpolates_and_restarts_after_a_gap() -> None:
+    from edge.resample import resample_sequence
+
+    t = np.round(np.arange(90) / 90.0 * 1e9).astype(np.int64)  # 1 s at 90 fps
+    t = np.concatenate([t[:45], t[72:]])  # a 300 ms hole
+    v = (t / 1e9).astype(np.float32)[:, None] * np.array([[1.0, -2.0]], np.float32)
+    gt, gv, gap = resample_sequence(t, v, 30.0, max_gap_s=0.15)
+    np.testing.assert_allclose(gv[:, 0], gt / 1e9, atol=1e-5)  # a ramp stays a ramp
+    np.testing.assert_allclose(gv[:, 1], -2 * gt / 1e9, atol=1e-5)
+    assert gap[0] and gap.sum() == 2  # the start and the restart after the hole
+    d = np.diff(gt)
+    assert ((np.abs(d - 33_333_333) <= 1) | (d > 150_000_000)).all()
