@@ -90,7 +90,7 @@ def train(args: argparse.Namespace) -> None:
     xva, ava, eva = chunks(val_seqs)
     log.info("data: %d train chunks, %d val chunks (%.0f s)", len(xtr), len(xva), time.time() - t0)
 
-    model = build_model()
+    model = build_model(args.width)
 
     def emo_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         y = tf.cast(y_true, tf.int32)
@@ -199,6 +199,7 @@ def export(model, xtr, xva, ava, eva, temperature, args, history) -> None:  # ty
         "seed": args.seed,
         "n_train_sequences": args.n_train,
         "epochs": args.epochs,
+        "width": args.width,
         "final_loss": {k: float(v[-1]) for k, v in history.items()},
     }
     (root / "models" / "microevent.json").write_text(json.dumps(meta, indent=1) + "\n")
@@ -215,6 +216,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=18)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--width", type=int, default=WIDTH, help="channels per conv layer")
     ap.add_argument(
         "--root", default=str(ROOT), help="write outputs under this tree (default: the repo)"
     )
