@@ -40,10 +40,10 @@ def apt_entries() -> list[tuple[str, list[str], list[str]]]:
         if f == BACKPORTS_LIST or not f.is_file():
             continue
         if f.name.endswith(".list") or f.name == "sources.list":
-            for line in f.read_text().splitlines():
-                line = re.sub(r"\[[^]]*\]", "", line.split("#", 1)[0]).split()
-                if len(line) >= 3 and line[0] == "deb":
-                    out.append((line[1], [line[2]], line[3:]))
+            for raw in f.read_text().splitlines():
+                words = re.sub(r"\[[^]]*\]", "", raw.split("#", 1)[0]).split()
+                if len(words) >= 3 and words[0] == "deb":
+                    out.append((words[1], [words[2]], words[3:]))
         elif f.name.endswith(".sources"):
             for stanza in re.split(r"\n\s*\n", f.read_text()):
                 fields: dict[str, str] = {}
@@ -162,15 +162,19 @@ def prepare(install: bool) -> int:
                 f"cannot mount binfmt_misc here ({proc.stderr.strip()}); "
                 "a container without privileges cannot run foreign binaries"
             )
-    if not QEMU_ENTRY.exists() or "enabled" not in QEMU_ENTRY.read_text():
-        register_qemu()
+    if QEMU_ENTRY.exists():
+        # With the F flag the kernel keeps the qemu binary open from registration time, even
+        # after an upgrade replaced it: register again so the installed qemu is the one used.
+        QEMU_ENTRY.write_text("-1")
+    register_qemu()
     entry = QEMU_ENTRY.read_text()
     flags = re.search(r"^flags: (\S*)", entry, re.M)
     # F (fix binary): the kernel opens qemu at registration, so it works inside the chroot.
     if not flags or "F" not in flags.group(1):
         raise CheckFailed(f"qemu-aarch64 is registered without the F flag:\n{entry}")
     interp = re.search(r"^interpreter (\S+)", entry, re.M)
-    qemu = interp.group(1) if interp else "/usr/bin/qemu-aarch64-static"
+    # Debian registers a -P wrapper (a symlink) that refuses --version: ask its target.
+    qemu = os.path.realpath(interp.group(1)) if interp else "/usr/bin/qemu-aarch64-static"
     text = subprocess.run([qemu, "--version"], capture_output=True, text=True).stdout
     m = re.search(r"version (\d+)\.(\d+)", text)
     if not m:
@@ -234,9 +238,17 @@ def start_mosquitto(port: int, work: Path) -> subprocess.Popen[bytes]:
     raise CheckFailed(f"mosquitto did not start on port {port}")
 
 
-def check_config(port: int) -> str:
-    """A minimal microslip config pointing at the private broker."""
-    return f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\n\n[device]\nid = "pi-check"\n'
+def check_config(port: int, clip: str, state: str) -> str:
+    """A microslip config for the emulated Pi: the private broker, the clip as its camera.
+
+    picamera2 comes from Raspberry Pi's apt repository, not reachable here, so the camera
+    is replaced by the clip.
+    """
+    return (
+        f'[device]\nid = "pi-check"\n\n[camera]\nsource = "{clip}"\n\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\n\n'
+        f'[state]\ndir = "{state}"\n'
+    )
 
 
 def make_reference(

@@ -79,7 +79,7 @@ def compare_frames(native: list[dict[str, Any]], emulated: list[dict[str, Any]],
                 worst, where = diff, f"frame {a['index']} track {tid}"
     print(
         f"landmarks: {len(native)} frames, {faces} faces, max |dx|,|dy| = {worst:.4f} px "
-        f"({where or 'no faces'}), tolerance {tol} px"
+        f"({where or 'identical'}), tolerance {tol} px"
     )
     if faces == 0:
         return "no face was found in any frame: nothing to compare"
@@ -107,13 +107,12 @@ def native_replay(src: Path, cli_args: list[str]) -> int:
     sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in type(f).__module__]
     sys.path.insert(0, str(src))
     sys.modules.pop("edge", None)
-    from edge.cli import main as cli_main
-
     import edge
+    from edge.cli import main as cli_main
 
     if Path(edge.__file__).resolve().parent != (src / "edge").resolve():
         raise SystemExit(f"imported edge from {edge.__file__}, not from {src}")
-    return cli_main(["replay", *cli_args])
+    return int(cli_main(["replay", *cli_args]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
