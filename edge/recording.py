@@ -18,6 +18,7 @@ Frames without faces are kept (``face_count`` 0) so replay sees the same timing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -71,6 +72,18 @@ class RecordingWriter:
         self._box: list[tuple[float, float, float, float]] = []
         self._presence: list[float] = []
         self._landmarks: list[npt.NDArray[np.float32]] = []
+        # fail before capturing, not after: a camera session would be lost at close()
+        tmp = self._tmp_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb"):
+                pass
+            tmp.unlink()
+        except OSError as exc:
+            raise SourceError(f"{self.path}: cannot write the recording ({exc.strerror})") from exc
+
+    def _tmp_path(self) -> Path:
+        return self.path.with_name(self.path.name + ".part")
 
     @property
     def frames(self) -> int:
@@ -118,11 +131,16 @@ class RecordingWriter:
                 else np.zeros((0, n, 3), np.float32)
             ),
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".part")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, self.path)
+        tmp = self._tmp_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)  # type: ignore[arg-type]
+            os.replace(tmp, self.path)
+        except OSError as exc:  # disk full, directory removed meanwhile
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise SourceError(f"{self.path}: cannot write the recording ({exc.strerror})") from exc
         log.info("wrote %s: %d frames, %d faces", self.path, meta["frames"], meta["faces"])
         return self.path
 

@@ -118,6 +118,24 @@ def test_empty_recording_is_a_source_error(tmp_path: Path) -> None:
         LandmarkFileSource(path)
 
 
+def test_unwritable_output_fails_before_recording(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a directory")
+    with pytest.raises(SourceError, match="cannot write the recording"):
+        RecordingWriter(blocker / "out.npz", fps=30.0)
+
+
+def test_output_lost_during_recording_is_a_source_error(tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    writer = RecordingWriter(sub / "out.npz", fps=30.0)
+    writer.add(make_frames(n=1)[0])
+    sub.rmdir()
+    sub.write_text("the directory was replaced by a file")
+    with pytest.raises(SourceError, match="out.npz: cannot write the recording"):
+        writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
+
+
 def test_recording_without_faces_replays(tmp_path: Path) -> None:
     frames = [FaceFrame(i, i * 33_333_333, ()) for i in range(5)]
     with LandmarkFileSource(write(tmp_path / "noface.npz", frames)) as src:
