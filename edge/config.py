@@ -390,6 +390,8 @@ def load_config(path: Path | str | None, *, env: Mapping[str, str] | None = None
         raise ConfigError(f"{p}: config file not found") from exc
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition
+        raise ConfigError(f"{p}: not valid TOML: not UTF-8 text ({exc.reason})") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

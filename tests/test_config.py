@@ -81,6 +81,13 @@ def test_malformed_config_names_the_key(tmp_path: Path, text: str, key: str) -> 
     assert "\n" not in str(info.value)
 
 
+def test_config_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[device]\nname = "Küche"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="latin1.toml: not valid TOML: not UTF-8"):
+        load_config(path, env={})
+
+
 def test_tls_cert_without_key_is_rejected(tmp_path: Path) -> None:
     (tmp_path / "c.pem").write_text("x")
     with pytest.raises(ConfigError, match="mqtt.tls_key"):
