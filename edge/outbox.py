@@ -62,12 +62,16 @@ class Outbox:
         self._lock = threading.Lock()
         # One connection shared by the service and paho's network thread, guarded by _lock.
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+            self._depth = int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'dropped'").fetchone()
+        except sqlite3.Error:  # not a database: close it, the caller reports the file
+            self._db.close()
+            raise
         self._dropped = int(row[0]) if row else 0
         self.put_errors = 0
         if self._depth:

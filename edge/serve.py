@@ -6,11 +6,13 @@ until the service stops and returns it (for its counters).
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from edge.config import Config
+from edge.errors import ConfigError
 from edge.outbox import Outbox
 from edge.service import Processor, Service, ServiceListener, Source
 from edge.sysinfo import cpu_temperature_c
@@ -51,11 +53,11 @@ def serve(
 
     from edge.publisher import Publisher
 
-    outbox = Outbox(
-        cfg.state.dir / "outbox.db",
-        max_events=cfg.state.outbox_max,
-        synchronous=cfg.state.synchronous,
-    )
+    db = cfg.state.dir / "outbox.db"
+    try:
+        outbox = Outbox(db, max_events=cfg.state.outbox_max, synchronous=cfg.state.synchronous)
+    except (OSError, sqlite3.Error) as exc:  # read-only or missing dir, a file in the way, junk db
+        raise ConfigError(f"state.dir: cannot open the outbox {db}: {exc}") from exc
     publisher = Publisher(
         cfg, outbox, backoff=backoff, with_temperature=cpu_temperature_c() is not None
     )

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from edge.config import Config, parse_config
-from edge.errors import InputError, SourceError
+from edge.errors import ConfigError, InputError, SourceError
 from edge.events import validate
 from edge.handoff import LatestFrame
 from edge.notify import Notifier
@@ -472,6 +472,22 @@ def test_full_disk_is_logged_counted_and_survived(
         assert box.pending(1)[0].id == "old"
     assert "cannot store event" in caplog.text and "full" in caplog.text
     assert svc.stats()["store_errors"] == svc.store_errors
+
+
+@pytest.mark.parametrize("fault", ["file in the way", "junk database"])
+def test_unusable_state_dir_is_a_config_error_before_anything_runs(
+    tmp_path: Path, fault: str
+) -> None:
+    cfg = make_cfg(tmp_path, free_port())
+    if fault == "file in the way":
+        cfg.state.dir.write_text("a file where the state dir should be")
+    else:
+        cfg.state.dir.mkdir()
+        (cfg.state.dir / "outbox.db").write_bytes(b"not a database " * 100)
+    proc = SlipEveryFrame(3)
+    with pytest.raises(ConfigError, match=r"state\.dir: cannot open the outbox .*outbox\.db"):
+        serve(cfg, proc, open_source=lambda: TickSource(100, 5))
+    assert proc.frames == 0
 
 
 def test_bad_frames_are_counted_and_skipped_a_broken_pipeline_is_fatal(tmp_path: Path) -> None:
