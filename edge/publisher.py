@@ -138,6 +138,12 @@ class Publisher:
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` for the outbox to drain while connected; False if it did not."""
         if self._client is None or not self.connected.is_set():
+            if self.outbox.depth:
+                # say so: a file run ending while the broker is down otherwise exits silently
+                log.warning(
+                    "broker not connected: %d events kept in the outbox for the next start",
+                    self.outbox.depth,
+                )
             return self.outbox.depth == 0
         if self.wait_drained(timeout):
             return True

@@ -16,7 +16,7 @@ from edge.config import Config, parse_config
 from edge.events import EMOTIONS, event_to_json
 from edge.outbox import Outbox
 from edge.publisher import Publisher
-from tests.broker import Mosquitto, Subscriber, find_mosquitto, make_event
+from tests.broker import Mosquitto, Subscriber, find_mosquitto, free_port, make_event
 
 pytestmark = pytest.mark.broker
 
@@ -76,6 +76,20 @@ def test_discovery_document_and_resend_on_ha_birth(
     finally:
         pub.stop()
         sub.close()
+
+
+def test_flush_without_a_broker_says_events_are_kept(
+    tmp_path: Path, outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    _queue(outbox, 3)
+    pub = Publisher(cfg_for(tmp_path, free_port()), outbox, backoff=(0.05, 0.1))
+    pub.start()
+    try:
+        assert not pub.flush(0.1)
+    finally:
+        pub.stop()
+    assert outbox.depth == 3
+    assert "broker not connected: 3 events kept in the outbox" in caplog.text
 
 
 def test_mqtt_311_publishes_and_deletes_on_puback(
