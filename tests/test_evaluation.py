@@ -183,6 +183,20 @@ def test_eval_command_against_a_dataset_table(
     assert "pred.jsonl:1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("which", ["--pred", "--truth"])
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_eval_command_on_binary_files_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], which: str, suffix: str
+) -> None:
+    good = tmp_path / "good.jsonl"
+    _write_events(good, [pred(1000, 1300, "happiness")])
+    binary = tmp_path / f"binary{suffix}"
+    binary.write_bytes(b"\xff\xfe\x00junk")
+    files = {"--pred": good, "--truth": good, which: binary}
+    assert main(["eval", "--pred", str(files["--pred"]), "--truth", str(files["--truth"])]) == 2
+    assert f"binary{suffix}" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_eval_command_runs_the_pipeline_on_a_real_clip(
     tmp_path: Path, pyfeat_dir: Path, face_models: Path

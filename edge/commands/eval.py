@@ -71,6 +71,8 @@ def read_events(path: Path) -> list[Any]:
         lines = path.read_text("utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read {path}: not UTF-8 text ({exc.reason})") from exc
     out = []
     for n, line in enumerate(lines, start=1):
         if line.strip():

@@ -205,7 +205,7 @@ def load_annotation(path: Path | str) -> ClipAnnotation:
     p = Path(path)
     try:
         d = json.loads(p.read_text("utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8 at all
         raise InputError(f"{p}: cannot read annotation: {exc}") from exc
     if not isinstance(d, dict):
         raise InputError(f"{p}: an annotation file holds one JSON object")
