@@ -14,6 +14,7 @@ import pytest
 
 from edge.assets import pyfeat_data_dir
 from edge.broker import EmbeddedBroker
+from edge.cli import main
 from edge.commands.tail import format_message
 from edge.events import event_to_json
 from tests.broker import Mosquitto, Subscriber, make_event
@@ -87,6 +88,12 @@ def test_embedded_amqtt_fallback_carries_messages() -> None:
         assert sub.wait_for(lambda m: m.get("x/y") == [(b"hello", False)])
         sub.close()
     gc.collect()  # let amqtt's leftovers warn here, inside the filter, not in a later test
+
+
+@pytest.mark.parametrize("port", ["0", "-5", "70000"])
+def test_tail_rejects_a_port_out_of_range(port: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tail", "--host", "127.0.0.1", "--port", port, "--timeout", "1"]) == 2
+    assert f"--port must be between 1 and 65535, got {port}" in capsys.readouterr().err
 
 
 def test_tail_prints_events_and_status(mosquitto: Mosquitto) -> None:

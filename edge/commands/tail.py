@@ -76,7 +76,10 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config) if args.config else parse_config({}, env={})
     host = args.host or (cfg.mqtt.host if args.config else "localhost")
-    port = args.port or (cfg.mqtt.port if args.config else 1883)
+    # `or` would turn --port 0 into the default port: a silent connection to another broker
+    port = args.port if args.port is not None else (cfg.mqtt.port if args.config else 1883)
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port must be between 1 and 65535, got {port}")
     prefix = args.prefix or cfg.mqtt.prefix
     if args.count is not None and args.count < 1:
         raise ConfigError(f"--count must be at least 1, got {args.count}")
