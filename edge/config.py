@@ -269,6 +269,8 @@ def parse_config(
             path = base / path
         if not path.exists():
             raise ConfigError(f"camera.source: file not found: {path}")
+        if not path.is_file():
+            raise ConfigError(f"camera.source: not a file: {path}")
         source = str(path)
     fps_raw = cam.get("fps", float, 0.0, _range(1, 240))
     camera = CameraConfig(

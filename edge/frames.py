@@ -143,6 +143,8 @@ class VideoFileSource(_Closing):
 
         self.path = Path(path)
         self.name = self.path.name
+        if self.path.is_dir():
+            raise SourceError(f"{self.path}: is a directory, not a video file")
         if not self.path.is_file():
             raise SourceError(f"{self.path}: no such video file")
         self._cap: Any = cv2.VideoCapture(str(self.path))

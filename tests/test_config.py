@@ -81,6 +81,11 @@ def test_malformed_config_names_the_key(tmp_path: Path, text: str, key: str) -> 
     assert "\n" not in str(info.value)
 
 
+def test_camera_source_that_is_a_directory_is_rejected(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="camera.source: not a file"):
+        parse_config({"camera": {"source": str(tmp_path)}}, env={})
+
+
 def test_config_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
     path.write_bytes('[device]\nname = "Küche"\n'.encode("latin-1"))

@@ -162,6 +162,13 @@ def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
         open_source(tmp_path / "nope.mp4")
 
 
+def test_directory_is_a_source_error_saying_so(tmp_path: Path) -> None:
+    folder = tmp_path / "clips.mp4"
+    folder.mkdir()
+    with pytest.raises(SourceError, match="clips.mp4: is a directory, not a video file"):
+        open_source(folder)
+
+
 @pytest.mark.parametrize("kind", ["truncated", "junk", "empty"])
 def test_corrupt_clip_is_a_source_error_naming_the_file(
     clips: Path, tmp_path: Path, kind: str
