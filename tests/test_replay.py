@@ -128,6 +128,12 @@ def test_record_stops_after_max_frames(clips: Path, tmp_path: Path) -> None:
         (None, ["replay", "synthetic", "--no-spot", "--frames-out", "{tmp}/no/dir/f.jsonl"], 2,
          "cannot write"),
         (None, ["replay", "synthetic", "--no-spot", "--max-frames", "0"], 2, "--max-frames"),
+        (None, ["record", "synthetic", "--out", "{tmp}/r.npz", "--seconds", "nan"], 2,
+         "--seconds must be a positive number"),
+        (None, ["record", "synthetic", "--out", "{tmp}/r.npz", "--seconds", "-1"], 2,
+         "--seconds must be a positive number"),
+        (None, ["record", "synthetic", "--out", "{tmp}/r.npz", "--fps", "0"], 2, "--fps"),
+        (None, ["record", "synthetic", "--out", "{tmp}/r.npz", "--fps", "nan"], 2, "--fps"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_clear_line(
