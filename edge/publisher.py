@@ -22,6 +22,7 @@ from typing import Any
 
 from edge.config import Config
 from edge.discovery import discovery_payload, discovery_topic
+from edge.errors import ConfigError
 from edge.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ def make_client(cfg: Config, client_id: str | None = None) -> Any:
     if cfg.mqtt.username:
         client.username_pw_set(cfg.mqtt.username, cfg.mqtt.password)
     if cfg.mqtt.tls:
+        _check_tls_files(cfg)
         client.tls_set(
             ca_certs=str(cfg.mqtt.tls_ca) if cfg.mqtt.tls_ca else None,
             certfile=str(cfg.mqtt.tls_cert) if cfg.mqtt.tls_cert else None,
@@ -65,6 +67,25 @@ def make_client(cfg: Config, client_id: str | None = None) -> Any:
             cert_reqs=ssl.CERT_REQUIRED,
         )
     return client
+
+
+def _check_tls_files(cfg: Config) -> None:
+    """Load each TLS file once so a bad one is a ConfigError naming its key, not an SSLError."""
+    ctx = ssl.create_default_context()
+    m = cfg.mqtt
+    try:
+        if m.tls_ca:
+            ctx.load_verify_locations(str(m.tls_ca))
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(f"mqtt.tls_ca: {m.tls_ca} is not a usable CA file ({exc})") from exc
+    try:
+        if m.tls_cert:
+            ctx.load_cert_chain(str(m.tls_cert), str(m.tls_key) if m.tls_key else None)
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"mqtt.tls_cert/tls_key: {m.tls_cert} and {m.tls_key} are not a usable "
+            f"certificate and key ({exc})"
+        ) from exc
 
 
 class Publisher:

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from edge.config import Config, parse_config
+from edge.errors import ConfigError
 from edge.events import EMOTIONS, event_to_json
 from edge.outbox import Outbox
-from edge.publisher import Publisher
+from edge.publisher import Publisher, make_client
 from tests.broker import Mosquitto, Subscriber, find_mosquitto, free_port, make_event
 
 pytestmark = pytest.mark.broker
@@ -173,6 +174,15 @@ def _make_cert(d: Path, name: str, ca: tuple[Path, Path], san: str | None) -> tu
     _openssl("x509", "-req", "-in", str(csr), "-CA", str(ca[1]), "-CAkey", str(ca[0]),
              "-CAcreateserial", "-out", str(pem), "-days", "1", "-extfile", str(ext))  # fmt: skip
     return key, pem
+
+
+@pytest.mark.parametrize("keys", [("tls_ca",), ("tls_cert", "tls_key")])
+def test_junk_tls_file_is_a_config_error_naming_the_key(tmp_path: Path, keys: tuple[str]) -> None:
+    junk = tmp_path / "junk.pem"
+    junk.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    cfg = cfg_for(tmp_path, free_port(), **{k: str(junk) for k in keys})
+    with pytest.raises(ConfigError, match=f"mqtt.{keys[0]}"):
+        make_client(cfg)
 
 
 @pytest.fixture
