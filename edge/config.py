@@ -238,6 +238,10 @@ def _read_password(mqtt_password_file: Path | None, env: Mapping[str, str]) -> s
             raise ConfigError(
                 f"mqtt.password_file: cannot read {mqtt_password_file}: {exc.strerror}"
             ) from exc
+        except UnicodeDecodeError as exc:  # never echo the bytes: they are a secret
+            raise ConfigError(
+                f"mqtt.password_file: {mqtt_password_file} is not UTF-8 text"
+            ) from exc
     if env.get(PASSWORD_ENV):
         return env[PASSWORD_ENV]
     cred_dir = env.get("CREDENTIALS_DIRECTORY")

@@ -102,6 +102,10 @@ def test_tls_cert_without_key_is_rejected(tmp_path: Path) -> None:
 def test_unreadable_password_file_names_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="mqtt.password_file"):
         parse_config({"mqtt": {"password_file": str(tmp_path / "missing")}}, env={})
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xff\xfesecret")
+    with pytest.raises(ConfigError, match="mqtt.password_file: .*binary is not UTF-8"):
+        parse_config({"mqtt": {"password_file": str(binary)}}, env={})
 
 
 @pytest.mark.parametrize("command", ["run", "check"])
