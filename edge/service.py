@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import Config
+from edge.errors import ModelError
 from edge.events import SlipEvent, event_to_json
 from edge.handoff import Item, LatestFrame
 from edge.notify import Notifier
@@ -249,6 +250,8 @@ class Service:
         """Process one frame; a frame that fails is counted and skipped, a run of them is fatal."""
         try:
             self._step(item)
+        except ModelError:
+            raise  # a missing or corrupt model fails every frame: stop now, naming the file
         except Exception as exc:
             self.failed_frames += 1
             self._failed_in_a_row += 1

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from edge.config import Config, parse_config
-from edge.errors import ConfigError, InputError, SourceError
+from edge.errors import ConfigError, InputError, ModelError, SourceError
 from edge.events import validate
 from edge.handoff import LatestFrame
 from edge.notify import Notifier
@@ -472,6 +472,20 @@ def test_full_disk_is_logged_counted_and_survived(
         assert box.pending(1)[0].id == "old"
     assert "cannot store event" in caplog.text and "full" in caplog.text
     assert svc.stats()["store_errors"] == svc.store_errors
+
+
+def test_a_corrupt_model_stops_the_run_at_the_first_frame(tmp_path: Path) -> None:
+    class NoModel(SlipEveryFrame):
+        def process(self, frame: Any) -> Any:
+            raise ModelError("model face_landmark.tflite failed verification (truncated)")
+
+    cfg = make_cfg(tmp_path, free_port())
+    proc = NoModel(0)
+    with Outbox(tmp_path / "o.db") as box:
+        svc = Service(cfg, proc, lambda: TickSource(100, 50), box, None, realtime=False)
+        with pytest.raises(ModelError, match="face_landmark.tflite"):
+            svc.run()
+    assert svc.failed_frames == 0
 
 
 @pytest.mark.parametrize("fault", ["file in the way", "junk database"])
