@@ -47,6 +47,10 @@ class Shell(Protocol):
         """Run ``script``; raise CheckFailed on a non-zero exit."""
 
 
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime
+
+
 def has_command(src: Path, name: str) -> bool:
     """True when the CLI subcommand ``name`` exists in the copied tree (then it must work)."""
     return (src / "edge" / "commands" / f"{name}.py").is_file()
@@ -141,9 +145,10 @@ class Flavour:
             name = Path(venv).name
             self._host(["tar", "-C", str(self.opt), "-I", "zstd -T0", "-cf", str(tmp), name])
             tmp.rename(tarball)
-            for old in self.cache.glob(f"venv-{self.name}-*.tar.zst"):
-                if old != tarball:
-                    old.unlink()
+            # Keep a few keys (e.g. both qemu variants) so that alternating runs stay warm.
+            olds = sorted(self.cache.glob(f"venv-{self.name}-*.tar.zst"), key=_mtime)
+            for old in olds[:-3]:
+                old.unlink()
 
     def _installed_matches_source(self, venv: str) -> None:
         """The venv must hold this tree's package, not a stale one from the cache."""
