@@ -215,6 +215,17 @@ def timeline(
     return out
 
 
+def _check_writable(path: Path) -> None:
+    existed = path.exists()
+    try:
+        with open(path, "ab"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
 class ReplayVisuals:
     """``microslip replay --plot PNG --motion-out DIR``: collects what a replay shows."""
 
@@ -227,6 +238,8 @@ class ReplayVisuals:
         self.data = TimelineData()
         self.written: list[Path] = []
         self.no_motion = 0
+        if plot is not None:
+            _check_writable(plot)  # now, not after a replay that may take an hour
         if motion_out is not None:
             try:
                 motion_out.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,14 @@ import numpy.typing as npt
 import pytest
 
 from edge.errors import InputError
-from edge.plots import EMOTION_COLOURS, TimelineData, curves_that_matter, dropped_gaps, timeline
+from edge.plots import (
+    EMOTION_COLOURS,
+    ReplayVisuals,
+    TimelineData,
+    curves_that_matter,
+    dropped_gaps,
+    timeline,
+)
 from edge.types import AUFrame
 from tests.web_support import make_slip
 
@@ -107,6 +114,13 @@ def test_curves_that_matter_prefers_event_aus() -> None:
 def test_unwritable_output_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError):
         timeline(_synthetic(), tmp_path / "missing-dir" / "t.png")
+
+
+def test_unwritable_plot_path_fails_before_the_replay(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot write .*t.png"):
+        ReplayVisuals(tmp_path / "missing-dir" / "t.png", None)
+    ReplayVisuals(tmp_path / "ok.png", None)
+    assert list(tmp_path.iterdir()) == []  # the probe leaves nothing behind
 
 
 def test_empty_replay_still_plots(tmp_path: Path) -> None:
