@@ -90,6 +90,15 @@ def test_embedded_amqtt_fallback_carries_messages() -> None:
     gc.collect()  # let amqtt's leftovers warn here, inside the filter, not in a later test
 
 
+def test_demo_clip_that_is_missing_or_a_directory_exits_4(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--clip", str(tmp_path / "nope.mp4")]) == 4
+    assert "--clip: file not found" in capsys.readouterr().err
+    assert main(["demo", "--clip", str(tmp_path)]) == 4
+    assert "--clip: is a directory" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("port", ["0", "-5", "70000"])
 def test_tail_rejects_a_port_out_of_range(port: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tail", "--host", "127.0.0.1", "--port", port, "--timeout", "1"]) == 2

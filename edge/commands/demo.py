@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from edge.errors import MicroslipError
+from edge.errors import MicroslipError, SourceError
 
 CLIPS = ("WolfgangLanger_Pexels.mp4", "single_face.mp4")
 
@@ -45,8 +45,9 @@ def register(sub: Any) -> None:
 
 def _clip(args: argparse.Namespace) -> Path:
     if args.clip is not None:
-        if not args.clip.is_file():
-            raise MicroslipError(f"--clip: file not found: {args.clip}")
+        if not args.clip.is_file():  # exit 4, like `replay` on a missing clip
+            what = "is a directory" if args.clip.is_dir() else "file not found"
+            raise SourceError(f"--clip: {what}: {args.clip}")
         return Path(args.clip)
     from edge.assets import pyfeat_data_dir
 
