@@ -39,9 +39,11 @@ test-tflite: $(VENV)/.installed
 			tests/test_model.py; \
 	else echo "test-tflite skipped: tflite-runtime 2.14 has wheels for Python <= 3.11 only"; fi
 
+LINT_PATHS := edge tests training benchmarks tools scripts/arm64-check scripts/arm64_*.py
+
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check edge tests training benchmarks
-	$(VENV)/bin/ruff format --check edge tests training benchmarks
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy edge
