@@ -227,6 +227,7 @@ class Publisher:
         delay = self.backoff[0]
         first = True
         while not self._stopping.is_set():
+            failures = self.connect_failures
             try:
                 if first:
                     client.connect(self.cfg.mqtt.host, self.cfg.mqtt.port, self.cfg.mqtt.keepalive)
@@ -251,13 +252,21 @@ class Publisher:
                 break
             if self._connack_ok:
                 delay = self.backoff[0]  # a link that worked: retry quickly
-            log.warning(
-                "MQTT connection to %s:%d closed (%s); reconnecting in %.1f s",
-                self.cfg.mqtt.host,
-                self.cfg.mqtt.port,
-                mqtt.error_string(rc),
-                delay,
-            )
+            if not self._connack_ok and self.connect_failures == failures:
+                # TCP worked but no CONNACK ever came (paho gives up after keepalive)
+                self._connect_failed(
+                    f"no CONNACK within {self.cfg.mqtt.keepalive} s "
+                    "(not an MQTT broker, or a TLS port without TLS?)",
+                    delay,
+                )
+            else:
+                log.warning(
+                    "MQTT connection to %s:%d closed (%s); reconnecting in %.1f s",
+                    self.cfg.mqtt.host,
+                    self.cfg.mqtt.port,
+                    mqtt.error_string(rc),
+                    delay,
+                )
             if self._stopping.wait(delay * random.uniform(0.8, 1.2)):
                 break
             if not self._connack_ok:

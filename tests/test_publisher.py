@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -91,6 +92,24 @@ def test_flush_without_a_broker_says_events_are_kept(
         pub.stop()
     assert outbox.depth == 3
     assert "broker not connected: 3 events kept in the outbox" in caplog.text
+
+
+def test_silent_server_is_logged_as_no_connack_and_events_stay(
+    tmp_path: Path, outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Something accepts TCP on the port but never speaks MQTT (a wrong port, a TLS port).
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        _queue(outbox, 2)
+        cfg = cfg_for(tmp_path, server.getsockname()[1], keepalive=5)
+        pub = Publisher(cfg, outbox, backoff=(0.05, 0.1))
+        pub.start()
+        try:
+            assert wait_until(lambda: pub.connect_failures >= 1, timeout=20)
+        finally:
+            pub.stop()
+    assert "no CONNACK within 5 s" in pub.last_error
+    assert "no CONNACK within 5 s" in caplog.text
+    assert outbox.depth == 2
 
 
 def test_mqtt_311_publishes_and_deletes_on_puback(
