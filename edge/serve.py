@@ -6,10 +6,13 @@ until the service stops and returns it (for its counters).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from edge.config import Config
 from edge.errors import ConfigError
@@ -58,6 +61,11 @@ def serve(
         outbox = Outbox(db, max_events=cfg.state.outbox_max, synchronous=cfg.state.synchronous)
     except (OSError, sqlite3.Error) as exc:  # read-only or missing dir, a file in the way, junk db
         raise ConfigError(f"state.dir: cannot open the outbox {db}: {exc}") from exc
+    try:
+        lock = _lock_state_dir(cfg.state.dir)
+    except BaseException:
+        outbox.close()
+        raise
     publisher = Publisher(
         cfg, outbox, backoff=backoff, with_temperature=cpu_temperature_c() is not None
     )
@@ -74,9 +82,37 @@ def serve(
         service.run()
     finally:
         outbox.close()
+        lock.close()
         if web is not None:
             web.stop()
     return service
+
+
+def _lock_state_dir(state_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on the state dir for the run (released by the kernel on exit).
+
+    Two services on one state dir share a device id: they would take the MQTT session from
+    each other forever and publish every event twice.
+    """
+    path = state_dir / "microslip.lock"
+    try:
+        fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open until the run ends
+    except OSError as exc:
+        raise ConfigError(f"state.dir: cannot create {path}: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        fh.seek(0)
+        holder = fh.read().strip() or "?"
+        fh.close()
+        raise ConfigError(
+            f"state.dir: {state_dir} is in use by another running microslip (pid {holder})"
+        ) from exc
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
 
 
 def start_web(cfg: Config, service: Service) -> Any:

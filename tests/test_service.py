@@ -488,6 +488,22 @@ def test_a_corrupt_model_stops_the_run_at_the_first_frame(tmp_path: Path) -> Non
     assert svc.failed_frames == 0
 
 
+def test_second_service_on_the_same_state_dir_refuses_to_start(tmp_path: Path) -> None:
+    cfg = make_cfg(tmp_path, free_port())
+    first = run_in_thread(cfg, SlipEveryFrame(0), TickSource(100, 300))  # 3 s, paced
+    lock = cfg.state.dir / "microslip.lock"
+    assert _wait_until(lambda: lock.is_file() and lock.read_text().strip(), 10)
+    second = SlipEveryFrame(3)
+    with pytest.raises(ConfigError, match=r"in use by another running microslip \(pid \d+"):
+        serve(cfg, second, open_source=lambda: TickSource(100, 5))
+    assert second.frames == 0
+    first.join(30)
+    assert not first.is_alive()
+    # the lock goes with the service that held it
+    serve(cfg, second, open_source=lambda: TickSource(100, 5), realtime=False)
+    assert second.frames == 5
+
+
 @pytest.mark.parametrize("fault", ["file in the way", "junk database"])
 def test_unusable_state_dir_is_a_config_error_before_anything_runs(
     tmp_path: Path, fault: str
