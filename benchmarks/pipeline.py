@@ -292,8 +292,8 @@ def main() -> int:
         full = min(runs_full, key=lambda r: pct(r, 50))
         full_fps = len(full) / sum(full)
         line = (
-            f"whole pipeline (faces + features + spotter): median {pct(full, 50) * 1e3:.3f} ms, "
-            f"p99 {pct(full, 99) * 1e3:.3f} ms, {full_fps:.0f} frames/s wall"
+            f"whole pipeline (faces + features + spotter): median {pct(full, 50):.3f} ms, "
+            f"p99 {pct(full, 99):.3f} ms, {full_fps:.0f} frames/s wall"
         )
         if runs_mp:
             mp = min(runs_mp, key=lambda r: pct(r["total"], 50))
