@@ -51,6 +51,7 @@ def test_fetch_is_idempotent_and_copies_only_into_the_target(
     assert again == first
     assert again[0].stat().st_mtime_ns == mtime  # present and valid: not rewritten
     assert [p.name for p in tmp_path.iterdir()] == [f"{DETECTOR}.tflite"]
+    assert first[0].stat().st_mode & 0o777 == 0o644  # readable by a service user, not 0600
 
 
 @pytest.fixture
