@@ -100,9 +100,10 @@ def test_demo_clip_that_is_missing_or_a_directory_exits_4(
 
 
 @pytest.mark.parametrize("port", ["0", "-5", "70000"])
-def test_tail_rejects_a_port_out_of_range(port: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["tail", "--host", "127.0.0.1", "--port", port, "--timeout", "1"]) == 2
-    assert f"--port must be between 1 and 65535, got {port}" in capsys.readouterr().err
+def test_tail_rejects_a_port_out_of_range(port: str) -> None:
+    out = _microslip("tail", "--host", "127.0.0.1", "--port", port, "--timeout", "1")
+    assert out.returncode == 2
+    assert f"--port must be between 1 and 65535, got {port}" in out.stderr
 
 
 def test_tail_prints_events_and_status(mosquitto: Mosquitto) -> None:
@@ -142,6 +143,21 @@ def test_tail_prints_events_and_status(mosquitto: Mosquitto) -> None:
     assert proc.returncode == 0, err
     lines = out.splitlines()
     assert any("kitchen micro happiness" in ln and events[0].id in ln for ln in lines), out
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload"),
+    [
+        ("events", {"confidence": "high"}),
+        ("events", {"duration_ms": None}),
+        ("events", {"action_units": 5}),
+        ("events", {"action_units": {"AU12": "strong"}}),
+        ("stats", {"cpu_temperature_c": "hot"}),
+    ],
+)
+def test_format_message_survives_foreign_payloads(kind: str, payload: dict[str, object]) -> None:
+    line = format_message(f"microslip/pi/{kind}", json.dumps(payload).encode())
+    assert f"pi {kind} (unexpected fields) {{" in line
 
 
 def test_format_message_stats_and_garbage() -> None:

@@ -49,22 +49,27 @@ def format_message(topic: str, payload: bytes, raw: bool = False) -> str:
         d = json.loads(text)
     except json.JSONDecodeError:
         return f"{now} {device} {kind} (not JSON) {text[:200]}"
-    if kind == "events" and isinstance(d, dict):
-        au = d.get("action_units", {})
-        aus = "+".join(sorted(au, key=lambda a: -float(au[a]))[:4])  # the strongest four
-        return (
-            f"{now} {device} {d.get('type', '?'):5} {d.get('emotion', '?'):9} "
-            f"conf {d.get('confidence', 0):.2f} int {d.get('intensity', 0):.2f} "
-            f"{d.get('duration_ms', 0):4.0f} ms track {d.get('track_id', '?')} "
-            f"{d.get('laterality', '')} {aus} id={d.get('id', '?')}"
-        )
-    if kind == "stats" and isinstance(d, dict):
-        temp = d.get("cpu_temperature_c")
-        return (
-            f"{now} {device} stats fps {d.get('fps', 0)} faces {d.get('faces', 0)} "
-            f"dropped {d.get('dropped_frames', 0)} slips/h {d.get('slips_last_hour', 0)} "
-            f"outbox {d.get('outbox_depth', 0)}" + (f" {temp:.1f}°C" if temp is not None else "")
-        )
+    try:
+        if kind == "events" and isinstance(d, dict):
+            au = d.get("action_units", {})
+            aus = "+".join(sorted(au, key=lambda a: -float(au[a]))[:4])  # the strongest four
+            return (
+                f"{now} {device} {d.get('type', '?'):5} {d.get('emotion', '?'):9} "
+                f"conf {d.get('confidence', 0):.2f} int {d.get('intensity', 0):.2f} "
+                f"{d.get('duration_ms', 0):4.0f} ms track {d.get('track_id', '?')} "
+                f"{d.get('laterality', '')} {aus} id={d.get('id', '?')}"
+            )
+        if kind == "stats" and isinstance(d, dict):
+            temp = d.get("cpu_temperature_c")
+            degrees = f" {temp:.1f}°C" if temp is not None else ""
+            return (
+                f"{now} {device} stats fps {d.get('fps', 0)} faces {d.get('faces', 0)} "
+                f"dropped {d.get('dropped_frames', 0)} slips/h {d.get('slips_last_hour', 0)} "
+                f"outbox {d.get('outbox_depth', 0)}{degrees}"
+            )
+    except (TypeError, ValueError, AttributeError):
+        # another publisher (or an older version) on our topic: show it, keep subscribing
+        return f"{now} {device} {kind} (unexpected fields) {text[:200]}"
     return f"{now} {device} {kind} {text[:200]}"
 
 
