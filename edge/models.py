@@ -147,7 +147,10 @@ def verify(name: str, directory: Path | None = None) -> Path:
             f"model {entry.filename} is missing from {path.parent} "
             f"(expected sha256 {entry.sha256}); run `microslip models fetch`"
         )
-    actual = sha256_file(path)
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:  # e.g. fetched by root with a private umask, run as the service user
+        raise ModelError(f"model {path} cannot be read: {exc.strerror}") from exc
     if actual != entry.sha256:
         size = path.stat().st_size
         what = "truncated" if size < entry.size else "corrupt or a different file"

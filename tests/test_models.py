@@ -99,6 +99,14 @@ def test_fetch_replaces_a_damaged_model(model_copy: Path) -> None:
     assert models.verify(DETECTOR, model_copy) == path
 
 
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_model_is_a_model_error(model_copy: Path) -> None:
+    path = model_copy / f"{DETECTOR}.tflite"
+    path.chmod(0)
+    with pytest.raises(ModelError, match="cannot be read: Permission denied"):
+        models.verify(DETECTOR, model_copy)
+
+
 def test_fetch_into_an_unwritable_directory_is_a_model_error(
     face_models: Path, tmp_path: Path
 ) -> None:
