@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -149,6 +150,8 @@ class VideoFileSource(_Closing):
             raise SourceError(f"{self.path}: no such video file")
         self._cap: Any = cv2.VideoCapture(str(self.path))
         if not self._cap.isOpened():
+            if not os.access(self.path, os.R_OK):  # OpenCV says nothing about permissions
+                raise SourceError(f"{self.path}: cannot read (permission denied)")
             raise SourceError(f"{self.path}: cannot open as a video (corrupt or unsupported)")
         container_fps = float(self._cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if math.isfinite(container_fps) and container_fps > 0:

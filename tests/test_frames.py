@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import shutil
 from pathlib import Path
@@ -160,6 +161,15 @@ def test_raw_stream_without_a_frame_count_plays(tmp_path: Path) -> None:
 def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no such video file"):
         open_source(tmp_path / "nope.mp4")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_unreadable_clip_says_permission_denied(clips: Path, tmp_path: Path) -> None:
+    clip = tmp_path / "private.mp4"
+    clip.write_bytes((clips / "single_face.mp4").read_bytes())
+    clip.chmod(0)
+    with pytest.raises(SourceError, match="private.mp4: cannot read"):
+        open_source(clip)
 
 
 def test_directory_is_a_source_error_saying_so(tmp_path: Path) -> None:
