@@ -183,6 +183,18 @@ def test_eval_command_against_a_dataset_table(
     assert "pred.jsonl:1" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "bad", [["--fps", "0"], ["--fps", "inf"], ["--duration", "nan"], ["--duration", "-5"]]
+)
+def test_eval_command_rejects_non_positive_fps_and_duration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bad: list[str]
+) -> None:
+    events = tmp_path / "e.jsonl"
+    _write_events(events, [pred(1000, 1300, "happiness")])
+    assert main(["eval", "--pred", str(events), "--truth", str(events), *bad]) == 2
+    assert f"{bad[0]} must be a positive number" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("which", ["--pred", "--truth"])
 @pytest.mark.parametrize("suffix", [".jsonl", ".json"])
 def test_eval_command_on_binary_files_is_one_line(

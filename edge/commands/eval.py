@@ -6,6 +6,7 @@ import argparse
 import functools
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.iou <= 1:
         raise InputError(f"--iou must be in (0, 1], got {args.iou}")
+    # `not 0 < x < inf` also rejects nan; 0 would silently mean "the default"
+    for flag, value in (("--fps", args.fps), ("--duration", args.duration)):
+        if value is not None and not 0 < value < math.inf:
+            raise InputError(f"{flag} must be a positive number, got {value}")
     if bool(args.pred) == bool(args.clips):
         raise InputError("give either --pred EVENTS.jsonl (with --truth) or clips to spot")
     streams = []
