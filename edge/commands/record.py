@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         total = max_frames or getattr(source, "frame_count", None)
         progress = Progress(f"record {source.name}", total=total)
         interrupted = False
+        # SIGTERM (timeout, systemd-run, kill) ends a capture like Ctrl-C: keep what was recorded
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             summary = replay(
                 source, pipeline, on_result=on_result, max_frames=max_frames, progress=progress
@@ -82,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
             # a camera recording ends with Ctrl-C: keep what was captured
             progress.close()
             interrupted = True
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         if writer.frames == 0:
             raise InputError(f"{args.source}: no frames recorded; nothing written")
         writer.close(dropped=source.dropped, bad_frames=source.bad_frames)
