@@ -56,6 +56,7 @@ class ModelMeta:
     input_clip: float
     features: tuple[str, ...]
     emotion_temperature: float
+    sha256: str | None = None  # pinned digest of the .tflite; None in hand-made sidecars
 
     @classmethod
     def load(cls, model_path: Path) -> ModelMeta:
@@ -70,6 +71,7 @@ class ModelMeta:
                 float(d["input_clip"]),
                 tuple(d["features"]),
                 float(d["emotion_temperature"]),
+                str(d["sha256"]) if "sha256" in d else None,
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(
@@ -119,9 +121,16 @@ class Spotter:
         if not path.is_file():
             raise ModelError(f"micro-event model not found: {path}")
         self.meta = ModelMeta.load(path)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if self.meta.sha256 is not None and digest != self.meta.sha256:
+            # a damaged model can still load and then spot nonsense: refuse it
+            raise ModelError(
+                f"micro-event model {path} failed verification: "
+                f"expected sha256 {self.meta.sha256}, got {digest}"
+            )
         self.model = Interpreter(path, num_threads=num_threads, runtime=runtime)
         self._slip_out, self._emo_out = self._find_outputs()
-        self.model_ref = ModelRef("microevent", hashlib.sha256(path.read_bytes()).hexdigest())
+        self.model_ref = ModelRef("microevent", digest)
         self.device_id = device_id
         self.enter, self.leave, self.min_frames = enter, leave, min_frames
         self._clock = clock or (lambda: datetime.now(UTC))

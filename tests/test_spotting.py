@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -216,3 +219,20 @@ def test_resampler_interpolates_and_restarts_after_a_gap() -> None:
     assert gap[0] and gap.sum() == 2  # the start and the restart after the hole
     d = np.diff(gt)
     assert ((np.abs(d - 33_333_333) <= 1) | (d > 150_000_000)).all()
+
+
+def test_a_damaged_model_is_refused_naming_the_file_and_hashes(tmp_path: Path) -> None:
+    from edge.errors import ModelError
+    from edge.spotting import default_model_path
+
+    src = default_model_path()
+    blob = bytearray(src.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF  # one flipped byte in the weights still loads as a model
+    bad = tmp_path / "microevent.tflite"
+    bad.write_bytes(bytes(blob))
+    shutil.copyfile(src.with_suffix(".json"), bad.with_suffix(".json"))
+    with pytest.raises(ModelError) as err:
+        Spotter(model_path=bad)
+    msg = str(err.value)
+    expected = json.loads(src.with_suffix(".json").read_text())["sha256"]
+    assert str(bad) in msg and expected in msg and hashlib.sha256(blob).hexdigest() in msg

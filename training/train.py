@@ -14,6 +14,7 @@ agreement test) and training/out/history.json.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -201,6 +202,8 @@ def export(model, xtr, xva, ava, eva, temperature, args, history) -> None:  # ty
         "epochs": args.epochs,
         "width": args.width,
         "final_loss": {k: float(v[-1]) for k, v in history.items()},
+        # pinned like the face models: the spotter refuses a model whose bytes differ
+        "sha256": hashlib.sha256(blob).hexdigest(),
     }
     (root / "models" / "microevent.json").write_text(json.dumps(meta, indent=1) + "\n")
     shutil.copyfile(root / "models" / "microevent.json", root / "edge" / "data" / "microevent.json")
