@@ -151,6 +151,10 @@ def test_sigterm_ends_a_recording_and_keeps_what_was_captured(clips: Path, tmp_p
         (None, ["replay", "synthetic", "--no-spot", "--frames-out", "{tmp}/no/dir/f.jsonl"], 2,
          "cannot write"),
         (None, ["replay", "synthetic", "--no-spot", "--max-frames", "0"], 2, "--max-frames"),
+        ("junk.npz", ["replay", "{tmp}/junk.npz", "--events-out", "{tmp}/junk.npz"], 2,
+         "--events-out {tmp}/junk.npz would overwrite the input"),
+        (None, ["replay", "synthetic", "--frames-out", "{tmp}/o", "--events-out", "{tmp}/o"], 2,
+         "would overwrite --frames-out"),
         (None, ["record", "synthetic", "--out", "{tmp}/r.npz", "--seconds", "nan"], 2,
          "--seconds must be a positive number"),
         (None, ["record", "synthetic", "--out", "{tmp}/r.npz", "--seconds", "-1"], 2,
@@ -175,7 +179,10 @@ def test_bad_input_is_one_clear_line(
         RecordingWriter(tmp_path / make, fps=30.0).close()
     assert main([a.replace("{tmp}", str(tmp_path)) for a in args]) == code
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("microslip: error:") and message in err[0]
+    assert len(err) == 1 and err[0].startswith("microslip: error:")
+    assert message.replace("{tmp}", str(tmp_path)) in err[0]
+    if make == "junk.npz":
+        assert (tmp_path / make).read_bytes() == b"PK\x03\x04 broken"  # input left untouched
 
 
 # --- the replay loop ---------------------------------------------------------------------

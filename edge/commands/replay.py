@@ -67,6 +67,19 @@ def open_output(path: Path | None) -> IO[str] | None:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Refuse outputs that would overwrite the input (or each other) before anything is read."""
+    seen: dict[Path, str] = {Path(args.clip).resolve(): "the input"}
+    for flag in ("--frames-out", "--events-out", "--plot"):
+        path = getattr(args, flag[2:].replace("-", "_"))
+        if path is None:
+            continue
+        key = Path(path).resolve()
+        if key in seen:
+            raise InputError(f"{flag} {path} would overwrite {seen[key]}")
+        seen[key] = flag
+
+
 def run(args: argparse.Namespace) -> int:
     """Replay ``args.clip``; print the summary; return 0."""
     from edge.events import event_to_json
@@ -78,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
+    _check_outputs(args)
     pipeline = Pipeline(
         device_id=args.device_id,
         mesh=args.mesh,
