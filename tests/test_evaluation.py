@@ -195,6 +195,17 @@ def test_eval_command_rejects_non_positive_fps_and_duration(
     assert f"{bad[0]} must be a positive number" in capsys.readouterr().err
 
 
+def test_eval_json_report_never_overwrites_an_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truth = tmp_path / "truth.jsonl"
+    _write_events(truth, [pred(1000, 1300, "happiness")])
+    before = truth.read_text()
+    assert main(["eval", "--pred", str(truth), "--truth", str(truth), "--json", str(truth)]) == 2
+    assert "would overwrite an input file" in capsys.readouterr().err
+    assert truth.read_text() == before
+
+
 @pytest.mark.parametrize("which", ["--pred", "--truth"])
 @pytest.mark.parametrize("suffix", [".jsonl", ".json"])
 def test_eval_command_on_binary_files_is_one_line(

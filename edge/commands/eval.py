@@ -173,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
     for flag, value in (("--fps", args.fps), ("--duration", args.duration)):
         if value is not None and not 0 < value < math.inf:
             raise InputError(f"{flag} must be a positive number, got {value}")
+    if args.json is not None:  # the report must never replace a prediction or the ground truth
+        inputs = [p for p in (args.pred, args.truth, *args.clips) if p is not None]
+        if Path(args.json).resolve() in {Path(p).resolve() for p in inputs}:
+            raise InputError(f"--json {args.json} would overwrite an input file")
     if bool(args.pred) == bool(args.clips):
         raise InputError("give either --pred EVENTS.jsonl (with --truth) or clips to spot")
     streams = []
