@@ -35,7 +35,7 @@ from edge.serve import serve  # noqa: E402
 from edge.service import Service  # noqa: E402
 from edge.types import Frame  # noqa: E402
 from tests.broker import Mosquitto, Subscriber  # noqa: E402
-from tests.fake_device import SlipEveryFrame, TickSource  # noqa: E402
+from tests.fake_device import SlipEveryNth, TickSource  # noqa: E402
 
 
 class Relabelled:
@@ -58,22 +58,6 @@ class Relabelled:
 
     def close(self) -> None:
         self._src.close()
-
-
-class EveryNth(SlipEveryFrame):
-    """One event every ``n`` frames, emitted at its own offset frame."""
-
-    def __init__(self, events: int, n: int) -> None:
-        super().__init__(events, "bench")
-        self.n = n
-
-    def process(self, frame: Frame) -> Any:
-        if frame.index % self.n:
-            saved, self.events = self.events, len(self.emitted)  # no event on this frame
-            step = super().process(frame)
-            self.events = saved
-            return step
-        return super().process(frame)
 
 
 def main() -> int:
@@ -113,7 +97,7 @@ def main() -> int:
         if args.fake:
             n = max(1, round(args.fps / 10))  # ten events a second
             frames = args.events * n + 10
-            proc: Any = EveryNth(args.events, n)
+            proc: Any = SlipEveryNth(args.events, n)
             service = serve(cfg, proc, open_source=lambda: TickSource(args.fps, frames))
         else:
             from edge.assets import pyfeat_data_dir

@@ -18,7 +18,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,26 +25,9 @@ from edge.config import parse_config  # noqa: E402
 from edge.outbox import Outbox  # noqa: E402
 from edge.publisher import Publisher  # noqa: E402
 from edge.service import Service  # noqa: E402
-from edge.types import Frame  # noqa: E402
 from tests.broker import Mosquitto  # noqa: E402
-from tests.fake_device import SlipEveryFrame, TickSource  # noqa: E402
+from tests.fake_device import SlipEveryNth, TickSource  # noqa: E402
 from tests.test_service import PersistentSubscriber  # noqa: E402
-
-
-class Steady(SlipEveryFrame):
-    """An event every ``n``-th frame, without end."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__(10**9, "bench")
-        self.n = n
-
-    def process(self, frame: Frame) -> Any:
-        if frame.index % self.n:
-            saved, self.events = self.events, len(self.emitted)
-            step = super().process(frame)
-            self.events = saved
-            return step
-        return super().process(frame)
 
 
 def main() -> int:
@@ -66,7 +48,7 @@ def main() -> int:
             env={},
         )
         sub = PersistentSubscriber(broker.port, "microslip/bench/events")
-        proc = Steady(max(1, round(30 / args.rate)))
+        proc = SlipEveryNth(10**9, max(1, round(30 / args.rate)))
         box = Outbox(Path(tmp) / "outbox.db")
         pub = Publisher(cfg, box)
         svc = Service(cfg, proc, lambda: TickSource(30, 10**9), box, pub)

@@ -98,6 +98,22 @@ def _fields(ev: SlipEvent) -> dict[str, Any]:
     return {name: getattr(ev, name) for name in SlipEvent.__dataclass_fields__}
 
 
+class SlipEveryNth(SlipEveryFrame):
+    """One event every ``n``-th frame (at most ``events``), emitted at its own offset frame."""
+
+    def __init__(self, events: int, n: int, device: str = "bench") -> None:
+        super().__init__(events, device)
+        self.n = n
+
+    def process(self, frame: Frame) -> Step:
+        if frame.index % self.n:
+            saved, self.events = self.events, len(self.emitted)  # no event on this frame
+            step = super().process(frame)
+            self.events = saved
+            return step
+        return super().process(frame)
+
+
 class PrintStored:
     """A ServiceListener announcing each stored event id on stdout."""
 
