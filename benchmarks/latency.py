@@ -31,8 +31,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.config import parse_config  # noqa: E402
-from edge.serve import serve  # noqa: E402
-from edge.service import Service  # noqa: E402
+from edge.device.service import Service  # noqa: E402
+from edge.device.wiring import serve  # noqa: E402
 from edge.types import Frame  # noqa: E402
 from tests.broker import Mosquitto, Subscriber  # noqa: E402
 from tests.fake_device import SlipEveryNth, TickSource  # noqa: E402
@@ -42,7 +42,7 @@ class Relabelled:
     """A clip whose frames are stamped as if a camera delivered them at ``fps``."""
 
     def __init__(self, path: Path, fps: float) -> None:
-        from edge.frames import VideoFileSource
+        from edge.sources import VideoFileSource
 
         self._src = VideoFileSource(path)
         self.fps = fps
@@ -100,8 +100,8 @@ def main() -> int:
             proc: Any = SlipEveryNth(args.events, n)
             service = serve(cfg, proc, open_source=lambda: TickSource(args.fps, frames))
         else:
-            from edge.assets import pyfeat_data_dir
             from edge.pipeline import Pipeline
+            from edge.runtime.downloads import pyfeat_data_dir
 
             clip = args.clip or pyfeat_data_dir() / "WolfgangLanger_Pexels.mp4"
             pipe = Pipeline(device_id="bench")

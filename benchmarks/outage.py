@@ -22,9 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.config import parse_config  # noqa: E402
-from edge.outbox import Outbox  # noqa: E402
-from edge.publisher import Publisher  # noqa: E402
-from edge.service import Service  # noqa: E402
+from edge.device.outbox import Outbox  # noqa: E402
+from edge.device.publisher import Publisher  # noqa: E402
+from edge.device.service import Service  # noqa: E402
 from tests.broker import Mosquitto  # noqa: E402
 from tests.fake_device import SlipEveryNth, TickSource  # noqa: E402
 from tests.test_service import PersistentSubscriber  # noqa: E402

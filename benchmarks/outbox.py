@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge.config import parse_config  # noqa: E402
+from edge.device.outbox import Outbox  # noqa: E402
+from edge.device.publisher import Publisher  # noqa: E402
 from edge.events import event_to_json  # noqa: E402
-from edge.outbox import Outbox  # noqa: E402
-from edge.publisher import Publisher  # noqa: E402
 from tests.broker import Mosquitto, find_mosquitto, make_event  # noqa: E402
 
 

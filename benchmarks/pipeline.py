@@ -75,7 +75,7 @@ def decode(clip: Path, limit: int) -> tuple[npt.NDArray[np.uint8], list[float]]:
 
 def run_ours(frames: npt.NDArray[np.uint8], mesh: str) -> dict[str, list[float]]:
     """Our tracker over the frames; per-frame stage times and total process() time."""
-    from edge.face.pipeline import STAGES, FaceTracker
+    from edge.face.tracker import STAGES, FaceTracker
     from edge.types import Frame
 
     tracker = FaceTracker(mesh=mesh, max_faces=1, tiles_per_pass=0)
@@ -102,7 +102,7 @@ def run_ours(frames: npt.NDArray[np.uint8], mesh: str) -> dict[str, list[float]]
 
 def run_full(frames: npt.NDArray[np.uint8], mesh: str) -> list[float]:
     """The whole pipeline (faces + features + spotter) per frame, as the service runs it."""
-    from edge.face.pipeline import FaceTracker
+    from edge.face.tracker import FaceTracker
     from edge.pipeline import Pipeline
     from edge.types import Frame
 
@@ -179,7 +179,7 @@ def crop_compare(img: npt.NDArray[np.uint8], reps: int = 200) -> tuple[float, fl
 
 def child_startup(clip: Path, started: float) -> None:
     """Fresh process: time to the first face out, then stream the clip; print JSON."""
-    from edge.face.pipeline import FaceTracker
+    from edge.face.tracker import FaceTracker
     from edge.types import Frame
 
     tracker = FaceTracker(mesh="468")
@@ -214,7 +214,7 @@ def main() -> int:
     parser.add_argument("--child-startup", type=float, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    from edge.assets import pyfeat_data_dir
+    from edge.runtime.downloads import pyfeat_data_dir
 
     clip = Path(args.clip) if Path(args.clip).exists() else pyfeat_data_dir() / args.clip
     if args.child_startup is not None:

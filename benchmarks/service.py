@@ -23,13 +23,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.assets import pyfeat_data_dir  # noqa: E402
 from edge.config import parse_config  # noqa: E402
-from edge.outbox import Outbox  # noqa: E402
+from edge.device.outbox import Outbox  # noqa: E402
+from edge.device.publisher import Publisher  # noqa: E402
+from edge.device.service import Service  # noqa: E402
+from edge.device.wiring import source_opener  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
-from edge.publisher import Publisher  # noqa: E402
-from edge.serve import source_opener  # noqa: E402
-from edge.service import Service  # noqa: E402
+from edge.runtime.downloads import pyfeat_data_dir  # noqa: E402
 from tests.broker import Mosquitto  # noqa: E402
 
 

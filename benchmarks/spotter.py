@@ -21,9 +21,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge.features import FEATURE_NAMES, FeatureExtractor  # noqa: E402
-from edge.runtime import Interpreter  # noqa: E402
-from edge.spotting import Spotter, default_model_path  # noqa: E402
+from edge.brain.features import FEATURE_NAMES, FeatureExtractor  # noqa: E402
+from edge.brain.spotting import Spotter, default_model_path  # noqa: E402
+from edge.runtime.interpreter import Interpreter  # noqa: E402
 from edge.types import AUFrame, Face, FaceFrame  # noqa: E402
 from training.generator import GenConfig, generate  # noqa: E402
 

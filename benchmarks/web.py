@@ -29,12 +29,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.assets import pyfeat_data_dir  # noqa: E402
-from edge.frames import open_source  # noqa: E402
+from edge.device.service import rss_mb  # noqa: E402
+from edge.device.web.server import LiveHub, WebServer  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
-from edge.service import rss_mb  # noqa: E402
+from edge.runtime.downloads import pyfeat_data_dir  # noqa: E402
+from edge.sources import open_source  # noqa: E402
 from edge.types import Frame  # noqa: E402
-from edge.web import LiveHub, WebServer  # noqa: E402
 from tests.web_support import make_slip  # noqa: E402
 
 

@@ -71,7 +71,7 @@ class PipelineConfig:
 class EventsConfig:
     """``[events]``: optional payload content."""
 
-    include_motion: bool  # add the slip's head-aligned landmark motion (edge/motion.py)
+    include_motion: bool  # add the slip's head-aligned landmark motion (edge/events/motion.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from edge.errors import MicroslipError
-from edge.frames import check_image
-from edge.motion import MotionRecorder
+from edge.events import MotionRecorder, with_motion
+from edge.sources import check_image
 from edge.types import AUFrame, FaceFrame, Frame
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ class SpottingUnavailable(MicroslipError):
 
 
 class FaceStage(Protocol):
-    """What the pipeline needs from the face stage (``edge.face.pipeline.FaceTracker``)."""
+    """What the pipeline needs from the face stage (``edge.face.tracker.FaceTracker``)."""
 
     stage_times: dict[str, float]
 
@@ -43,7 +43,7 @@ class FaceStage(Protocol):
 
 
 class FeatureStage(Protocol):
-    """What the pipeline needs from ``edge.features.FeatureExtractor``."""
+    """What the pipeline needs from ``edge.brain.features.FeatureExtractor``."""
 
     def update(self, face_frame: FaceFrame) -> list[AUFrame]:
         """One AUFrame per tracked face."""
@@ -55,7 +55,7 @@ class FeatureStage(Protocol):
 
 
 class SpotStage(Protocol):
-    """What the pipeline needs from ``edge.spotting.Spotter``."""
+    """What the pipeline needs from ``edge.brain.spotting.Spotter``."""
 
     def push(self, au_frame: AUFrame) -> list[SlipEvent]:
         """Events whose offset has passed."""
@@ -109,8 +109,8 @@ class StageTimings:
 
 def _load_spotting(device_id: str, model_path: str | None) -> tuple[FeatureStage, SpotStage]:
     try:
-        from edge.features import FeatureExtractor
-        from edge.spotting import Spotter
+        from edge.brain.features import FeatureExtractor
+        from edge.brain.spotting import Spotter
     except ImportError as exc:
         raise SpottingUnavailable(
             f"spotting is not available in this build ({exc}); run with --no-spot for "
@@ -169,7 +169,7 @@ class Pipeline:
         """The face stage, built (models verified and loaded) on first use."""
         if self._tracker is None:
             try:
-                from edge.face.pipeline import FaceTracker
+                from edge.face.tracker import FaceTracker
             except ImportError as exc:
                 raise MicroslipError(
                     f"face tracking is not available in this build ({exc})"
@@ -213,7 +213,7 @@ class Pipeline:
             times["spot"] = time.perf_counter() - t1
         if self._motion is not None:
             self._motion.observe(face_frame)
-            events = self._motion.attach(events)
+            events = with_motion(events, self._motion)
         for track_id in lost:
             log.debug("track %d ended at frame %d", track_id, face_frame.index)
         self.timings.add(times)
@@ -225,7 +225,7 @@ class Pipeline:
         if self._features is not None and self._spotter is not None:
             events = list(self._spotter.flush())
             if self._motion is not None:
-                events = self._motion.attach(events)
+                events = with_motion(events, self._motion)
             for track_id in sorted(self._tracks):
                 self._features.end_track(track_id)
         self._tracks = set()

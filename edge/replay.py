@@ -20,9 +20,9 @@ from edge.pipeline import Pipeline, PipelineResult, StageTimings
 from edge.types import FaceFrame, Frame
 
 if TYPE_CHECKING:
+    from edge.commands.progress import Progress
     from edge.events import SlipEvent
-    from edge.frames import FaceSource, FrameSource
-    from edge.progress import Progress
+    from edge.sources import FaceSource, FrameSource
 
 log = logging.getLogger(__name__)
 

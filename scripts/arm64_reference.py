@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "cut":
         if args.src is None:
-            from edge.assets import pyfeat_data_dir
+            from edge.runtime.downloads import pyfeat_data_dir
 
             args.src = pyfeat_data_dir() / "single_face.mp4"
         return cut(args.src, args.dst, args.frames)

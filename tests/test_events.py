@@ -14,7 +14,6 @@ from edge.events import (
     EMOTIONS,
     ModelRef,
     SlipEvent,
-    _mini_validate,
     event_from_dict,
     event_from_json,
     event_schema,
@@ -22,6 +21,7 @@ from edge.events import (
     event_to_json,
     validate,
 )
+from edge.events.schema import _mini_validate
 
 SHA = "0123456789abcdef" * 4
 
@@ -72,7 +72,7 @@ def test_schema_is_valid_draft_2020_12_and_forbids_extra_keys() -> None:
               "apex_ns", "offset_ns", "duration_ms", "intensity", "action_units", "laterality",
               "partial", "time", "model"}  # fmt: skip
     assert listed <= set(schema["required"])
-    # "motion" is the one optional key (only with [events] include_motion, edge/motion.py).
+    # "motion" is the one optional key (only with [events] include_motion, edge/events/motion.py).
     assert set(event_to_dict(make_event())) == set(schema["properties"]) - {"motion"}
 
 

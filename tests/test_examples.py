@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from edge.config import Config, parse_config
-from edge.discovery import _EVENT_TEMPLATE, discovery_payload
+from edge.device.discovery import _EVENT_TEMPLATE, discovery_payload
 from edge.events import event_schema, event_to_json
 from tests.web_support import make_slip
 

@@ -9,7 +9,7 @@ import pytest
 
 from edge.face.detector import Detection, ssd_anchors, suppress, tile_rois, weighted_nms
 from edge.face.geometry import Roi, crop_matrix, normalize_radians, roi_from_landmarks, roll
-from edge.face.tracker import Track, drop_duplicates, new_face_rois
+from edge.face.tracks import Track, drop_duplicates, new_face_rois
 
 
 def _map(m: np.ndarray, u: float, v: float) -> tuple[float, float]:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pytest
 
 from edge.errors import ConfigError, InputError
-from edge.face.pipeline import FaceTracker
+from edge.face.tracker import FaceTracker
 from edge.types import Frame
 
 GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.npz"))

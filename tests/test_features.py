@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.au_geometry import AU_NAMES, canonical_face, fit_similarity, measure
-from edge.features import FEATURE_NAMES, N_AU, FeatureExtractor, NeutralBaseline
+from edge.brain.au_geometry import AU_NAMES, canonical_face, fit_similarity, measure
+from edge.brain.features import FEATURE_NAMES, N_AU, FeatureExtractor, NeutralBaseline
 from edge.types import Face, FaceFrame
 
 REF = Path(__file__).parents[1] / "training" / "data"
 
 
 def rot(yaw: float, pitch: float, roll: float) -> np.ndarray:
-    """Rotation matrix from degrees (same convention as edge.au_geometry.euler_deg)."""
+    """Rotation matrix from degrees (same convention as edge.brain.au_geometry.euler_deg)."""
     y, p, r = np.radians([yaw, pitch, roll])
     rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
     ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
@@ -148,9 +148,9 @@ def test_bad_landmarks_are_skipped_and_tracks_forgotten() -> None:
 
 
 def test_blendshapes_see_the_real_smile(pyfeat_dir: Path, face_models: Path) -> None:
-    from edge.blendshapes import NAMES, Blendshapes
-    from edge.face.pipeline import FaceTracker
-    from edge.frames import open_source
+    from edge.face.blendshapes import NAMES, Blendshapes
+    from edge.face.tracker import FaceTracker
+    from edge.sources import open_source
 
     tracker = FaceTracker(mesh="478", max_faces=1, models_dir=face_models)
     bs = Blendshapes(models_dir=face_models)

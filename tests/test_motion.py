@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from edge.errors import InputError
-from edge.motion import (
+from edge.events.motion import (
     MAX_FRAMES,
     MESH_INDICES,
     N_POINTS,
@@ -21,9 +21,9 @@ from edge.motion import (
     build_motion,
     layout,
     motion_regions,
-    write_animation,
 )
 from edge.types import Face, FaceFrame
+from edge.viz.animation import write_animation
 
 FPS = 90.0
 PERIOD_NS = int(1e9 / FPS)
@@ -203,11 +203,11 @@ def test_long_expression_past_the_window_gets_no_motion() -> None:
 
 @pytest.mark.slow
 def test_real_clip_smile_carries_mouth_motion() -> None:
-    from edge.assets import pyfeat_data_dir
     from edge.events import event_to_dict, validate
-    from edge.frames import open_source
     from edge.pipeline import Pipeline
     from edge.replay import replay
+    from edge.runtime.downloads import pyfeat_data_dir
+    from edge.sources import open_source
 
     events: list[Any] = []
     with open_source(pyfeat_data_dir() / "single_face.mp4") as src:

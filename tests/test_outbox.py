@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.outbox import Outbox, OutboxError
+from edge.device.outbox import Outbox, OutboxError
 
 
 def test_fifo_delete_and_duplicate_ids(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ def test_survives_kill_9(tmp_path: Path, sync: str) -> None:
         f"""
         import os, signal
         from pathlib import Path
-        from edge.outbox import Outbox
+        from edge.device.outbox import Outbox
         box = Outbox(Path({str(path)!r}), synchronous={sync!r})
         for i in range(200):
             box.put(f"e{{i}}", "t", b"payload")

@@ -10,8 +10,8 @@ import pytest
 
 from edge.errors import InputError, MicroslipError
 from edge.events import SlipEvent
-from edge.frames import VideoFileSource
 from edge.pipeline import Pipeline, PipelineResult
+from edge.sources import VideoFileSource
 from edge.types import AUFrame, Face, FaceFrame, Frame
 
 NAMES = ("a", "b")
@@ -117,8 +117,8 @@ def test_a_recording_gives_the_same_downstream_output_as_its_clip(
     clips: Path, tmp_path: Path
 ) -> None:
     from edge.events import event_to_dict
-    from edge.recording import LandmarkFileSource, RecordingWriter
     from edge.replay import replay
+    from edge.sources.recording import LandmarkFileSource, RecordingWriter
 
     def run(source: VideoFileSource | LandmarkFileSource) -> tuple[list[AUFrame], list[dict]]:
         results: list[PipelineResult] = []

@@ -10,7 +10,8 @@ import numpy.typing as npt
 import pytest
 
 from edge.errors import InputError
-from edge.plots import (
+from edge.types import AUFrame
+from edge.viz.plots import (
     EMOTION_COLOURS,
     ReplayVisuals,
     TimelineData,
@@ -18,7 +19,6 @@ from edge.plots import (
     dropped_gaps,
     timeline,
 )
-from edge.types import AUFrame
 from tests.web_support import make_slip
 
 
@@ -44,8 +44,8 @@ def _has_colour(px: npt.NDArray[np.float32], hex_colour: str, tol: float = 40.0)
 def test_replay_plot_and_motion_out_on_a_real_clip(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from edge.assets import pyfeat_data_dir
     from edge.cli import main
+    from edge.runtime.downloads import pyfeat_data_dir
 
     png, anim = tmp_path / "timeline.png", tmp_path / "slips"
     clip = pyfeat_data_dir() / "single_face.mp4"

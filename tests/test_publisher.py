@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from edge.config import Config, parse_config
+from edge.device.outbox import Outbox
+from edge.device.publisher import Publisher, make_client
 from edge.errors import ConfigError
 from edge.events import EMOTIONS, event_to_json
-from edge.outbox import Outbox
-from edge.publisher import Publisher, make_client
 from tests.broker import Mosquitto, Subscriber, find_mosquitto, free_port, make_event
 
 pytestmark = pytest.mark.broker
@@ -145,7 +145,7 @@ def password_broker(tmp_path: Path) -> Iterator[Mosquitto]:
 def test_wrong_password_logs_clear_error_and_retries(
     password_broker: Mosquitto, tmp_path: Path, outbox: Outbox, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.ERROR, logger="edge.publisher")
+    caplog.set_level(logging.ERROR, logger="edge.device.publisher")
     _queue(outbox, 3)
     (tmp_path / "pw").write_text("wrong\n")
     cfg = cfg_for(
@@ -233,7 +233,7 @@ def test_tls_mismatch_logs_clear_error_and_retries_then_right_ca_connects(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     broker, d = tls_broker
-    caplog.set_level(logging.ERROR, logger="edge.publisher")
+    caplog.set_level(logging.ERROR, logger="edge.device.publisher")
     _queue(outbox, 2)
     client = {"tls_cert": str(d / "client.pem"), "tls_key": str(d / "client.key")}
     bad = Publisher(

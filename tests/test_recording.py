@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from edge.errors import SourceError
-from edge.frames import open_source
-from edge.recording import FORMAT_NAME, LandmarkFileSource, RecordingWriter
+from edge.sources import open_source
+from edge.sources.recording import FORMAT_NAME, LandmarkFileSource, RecordingWriter
 from edge.types import Face, FaceFrame
 
 

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from edge.cli import main
-from edge.frames import SyntheticSource
+from edge.commands.progress import Progress
 from edge.pipeline import Pipeline
-from edge.progress import Progress
-from edge.recording import LandmarkFileSource, RecordingWriter
 from edge.replay import replay
+from edge.sources import SyntheticSource
+from edge.sources.recording import LandmarkFileSource, RecordingWriter
 from edge.types import Face, FaceFrame, Frame
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge.errors import ConfigError, InputError
-from edge.runtime import TensorInfo, dequantize, load_model, quantize, resolve_runtime
+from edge.runtime.interpreter import TensorInfo, dequantize, load_model, quantize, resolve_runtime
 
 INT8 = TensorInfo(0, "x", (4,), np.dtype(np.int8), scale=0.05, zero_point=-3)
 UINT8 = TensorInfo(0, "x", (4,), np.dtype(np.uint8), scale=1 / 255, zero_point=0)
@@ -76,7 +76,7 @@ def test_detector_scores_a_real_face_high_and_a_blank_image_low(
 
 
 def _landmarks(runtime: str, face_models: Path, image: np.ndarray) -> np.ndarray:
-    from edge.face.pipeline import FaceTracker
+    from edge.face.tracker import FaceTracker
     from edge.types import Frame
 
     tracker = FaceTracker(max_faces=1, runtime=runtime, models_dir=face_models)

@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 
 from edge.config import Config, parse_config
+from edge.device.handoff import LatestFrame
+from edge.device.notify import Notifier
+from edge.device.outbox import Outbox
+from edge.device.publisher import Publisher
+from edge.device.service import Service
+from edge.device.wiring import serve
 from edge.errors import ConfigError, InputError, ModelError, SourceError
 from edge.events import validate
-from edge.handoff import LatestFrame
-from edge.notify import Notifier
-from edge.outbox import Outbox
-from edge.publisher import Publisher
-from edge.serve import serve
-from edge.service import Service
 from edge.types import FaceFrame
 from tests.broker import Mosquitto, Subscriber, free_port
 from tests.fake_device import SlipEveryFrame, TickSource

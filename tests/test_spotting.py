@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.brain.features import FEATURE_NAMES, FeatureExtractor
+from edge.brain.spotting import Spotter
 from edge.events import EMOTIONS, event_to_dict, validate
-from edge.features import FEATURE_NAMES, FeatureExtractor
-from edge.spotting import Spotter
 from edge.types import AUFrame, Face, FaceFrame
 from training.generator import JITTER, _bump, signatures
 
@@ -112,7 +112,7 @@ def test_gap_during_a_micro_expression_drops_it_with_a_reason(
 ) -> None:
     t, x = stream(30.0, 6.0, [(3.0, 0.15, 0.2, 0.8 * happy())], seed=7)
     keep = (t < 3.2e9) | (t > 3.7e9)  # a 500 ms hole just after the apex
-    with caplog.at_level(logging.INFO, logger="edge.spotting"):
+    with caplog.at_level(logging.INFO, logger="edge.brain.spotting"):
         evs = run(spotter, t[keep], x[keep])
     assert evs == []
     assert any(
@@ -128,7 +128,7 @@ def test_lost_track_cuts_a_long_expression(
     x[t >= 2.3e9] = 0.8 * happy()  # held smile: a macro-expression
     stop = t < 3.5e9
     out = []
-    with caplog.at_level(logging.INFO, logger="edge.spotting"):
+    with caplog.at_level(logging.INFO, logger="edge.brain.spotting"):
         for ti, xi in zip(t[stop], x[stop], strict=True):
             out += spotter.push(AUFrame(int(ti), 9, xi, FEATURE_NAMES))
         out += spotter.end_track(9)
@@ -150,7 +150,7 @@ def test_bad_frames_are_skipped_not_fatal() -> None:
 def test_low_frame_rate_is_warned(caplog: pytest.LogCaptureFixture) -> None:
     sp = Spotter("d")
     t, x = stream(12.0, 4.0, seed=10)
-    with caplog.at_level(logging.WARNING, logger="edge.spotting"):
+    with caplog.at_level(logging.WARNING, logger="edge.brain.spotting"):
         run(sp, t, x)
     assert any("12.0 fps" in r.getMessage() for r in caplog.records)
 
@@ -198,7 +198,7 @@ def test_an_overlong_expression_is_cut_once_not_repeated(
 ) -> None:
     t, x = stream(30.0, 12.0, [(1.5, 0.3, 0.3, 0.8 * happy())], seed=14)
     x[(t >= 1.8e9) & (t < 10.5e9)] += 0.8 * happy()  # held for ~9 s
-    with caplog.at_level(logging.INFO, logger="edge.spotting"):
+    with caplog.at_level(logging.INFO, logger="edge.brain.spotting"):
         evs = [e for _, e in run(spotter, t, x)]
     onsets = [e.onset_ns for e in evs]
     assert 1 <= len(evs) <= 3 and len(set(onsets)) == len(onsets)
@@ -208,7 +208,7 @@ def test_an_overlong_expression_is_cut_once_not_repeated(
 
 
 def test_resampler_interpolates_and_restarts_after_a_gap() -> None:
-    from edge.resample import resample_sequence
+    from edge.brain.resample import resample_sequence
 
     t = np.round(np.arange(90) / 90.0 * 1e9).astype(np.int64)  # 1 s at 90 fps
     t = np.concatenate([t[:45], t[72:]])  # a 300 ms hole
@@ -222,8 +222,8 @@ def test_resampler_interpolates_and_restarts_after_a_gap() -> None:
 
 
 def test_a_damaged_model_is_refused_naming_the_file_and_hashes(tmp_path: Path) -> None:
+    from edge.brain.spotting import default_model_path
     from edge.errors import ModelError
-    from edge.spotting import default_model_path
 
     src = default_model_path()
     blob = bytearray(src.read_bytes())

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from edge.device.web.server import LiveHub, WebServer
 from edge.events import validate
-from edge.web import LiveHub, WebServer
 from tests.web_support import make_slip, sse_events, wait_for
 
 
@@ -106,7 +106,7 @@ def test_client_disconnect_mid_stream_is_cleaned_up(
         assert wait_for(lambda: hub.clients == 1)
         # Reset (not a graceful close) so the server's next write fails like a vanished page.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-    with caplog.at_level(logging.INFO, logger="edge.web.server"):
+    with caplog.at_level(logging.INFO, logger="edge.device.web.server"):
         for n in range(50):
             hub.publish_event(make_slip(n))
             if hub.clients == 0:
@@ -164,7 +164,7 @@ def test_port_in_use_logs_one_clear_error(
     server: WebServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     other = WebServer(LiveHub(), port=server.port)
-    with caplog.at_level(logging.ERROR, logger="edge.web.server"):
+    with caplog.at_level(logging.ERROR, logger="edge.device.web.server"):
         assert other.start() is False
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and f":{server.port}" in errors[0].getMessage()
@@ -186,8 +186,8 @@ def test_stop_ends_open_streams(server: WebServer) -> None:
 
 def _service(tmp_path: Path, port: int, enabled: bool = True) -> Any:
     from edge.config import parse_config
-    from edge.outbox import Outbox
-    from edge.service import Service
+    from edge.device.outbox import Outbox
+    from edge.device.service import Service
     from tests.fake_device import SlipEveryFrame, TickSource
 
     cfg = parse_config(
@@ -208,7 +208,7 @@ def _service(tmp_path: Path, port: int, enabled: bool = True) -> Any:
 def test_service_feeds_the_page_and_survives_a_busy_port(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from edge.service import start_web
+    from edge.device.wiring import start_web
 
     svc, box, proc = _service(tmp_path, 0)
     web = start_web(svc.cfg, svc)
@@ -221,7 +221,7 @@ def test_service_feeds_the_page_and_survives_a_busy_port(
     assert wait_for(lambda: web.hub.clients == 1)
     # A second service on the same port: one clear error, no page, the loop still runs.
     svc2, box2, proc2 = _service(tmp_path / "two", web.port)
-    with caplog.at_level(logging.ERROR, logger="edge.web.server"):
+    with caplog.at_level(logging.ERROR, logger="edge.device.web.server"):
         assert start_web(svc2.cfg, svc2) is None
     assert sum(r.levelno == logging.ERROR for r in caplog.records) == 1
     svc2.run()
@@ -242,7 +242,7 @@ def test_service_feeds_the_page_and_survives_a_busy_port(
 
 
 def test_web_disabled_starts_nothing(tmp_path: Path) -> None:
-    from edge.service import start_web
+    from edge.device.wiring import start_web
 
     svc, box, _ = _service(tmp_path, 0, enabled=False)
     assert start_web(svc.cfg, svc) is None and svc.web is None

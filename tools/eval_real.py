@@ -11,8 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from edge.assets import cache_dir, pyfeat_data_dir
 from edge.cli import main as cli_main
+from edge.runtime.downloads import cache_dir, pyfeat_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PYFEAT = ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "no_face.mp4", "face_noface.mov",

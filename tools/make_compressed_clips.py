@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.assets import cache_dir, pyfeat_data_dir
 from edge.evaluation.annotations import (
     ClipAnnotation,
     Segment,
@@ -30,6 +29,7 @@ from edge.evaluation.annotations import (
     save_annotation,
 )
 from edge.evaluation.clips import frame_times_ms
+from edge.runtime.downloads import cache_dir, pyfeat_data_dir
 
 ANNOTATIONS = Path(__file__).resolve().parents[1] / "annotations"
 SOURCE_CLIP = "single_face.mp4"

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.assets import pyfeat_data_dir
-from edge.au_geometry import measure
-from edge.blendshapes import NAMES, Blendshapes
-from edge.face.pipeline import FaceTracker
-from edge.features import FEATURE_NAMES
-from edge.frames import open_source
+from edge.brain.au_geometry import measure
+from edge.brain.features import FEATURE_NAMES
+from edge.face.blendshapes import NAMES, Blendshapes
+from edge.face.tracker import FaceTracker
+from edge.runtime.downloads import pyfeat_data_dir
+from edge.sources import open_source
 
 OUT = Path(__file__).parent / "out" / "features.json"
 

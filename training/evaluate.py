@@ -2,7 +2,7 @@
 
 Held-out means other seeds *and* other generator settings than training (other frame rates,
 timing, intensity, jitter and frame-drop distributions). Every stream is fed at its native
-frame rate through ``edge.spotting.Spotter`` exactly as on a device, and scored with
+frame rate through ``edge.brain.spotting.Spotter`` exactly as on a device, and scored with
 ``edge.evaluation.metrics`` (MEGC-style IoU >= 0.5 matching).
 
     .venv/bin/python -m training.evaluate [--n 300] [--json training/out/eval.json]
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.brain.features import FEATURE_NAMES
+from edge.brain.spotting import Spotter
 from edge.evaluation.annotations import Segment
 from edge.evaluation.generated import run_generated
 from edge.evaluation.metrics import EvalReport, Stream
 from edge.events import EMOTIONS, SlipEvent
-from edge.features import FEATURE_NAMES
-from edge.spotting import Spotter
 from edge.types import AUFrame
 from training.generator import GenConfig, Sequence, generate_set
 

@@ -2,7 +2,7 @@
 
 Expressions are built in landmark terms and measured with the runtime's own geometry: every
 action unit is a displacement of canonical-face landmarks (one side at a time where the face
-has sides), and ``edge.au_geometry.raw_proxies`` turns it into a signature over the feature
+has sides), and ``edge.brain.au_geometry.raw_proxies`` turns it into a signature over the feature
 channels, so the cross-talk between proxies (a smile also narrows the eyes and parts the lips)
 is the runtime's. A sequence adds, at its native frame rate: a neutral offset and slow drift,
 expression curves (EMFACS prototypes or partial subsets, micro or macro timing), nuisances
@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from edge.au_geometry import (
+from edge.brain.au_geometry import (
     AU_NAMES,
     GAINS,
     PROTOTYPES,
@@ -26,9 +26,9 @@ from edge.au_geometry import (
     canonical_face,
     raw_proxies,
 )
+from edge.brain.features import FEATURE_NAMES, POSE_UNIT_DEG, NeutralBaseline
+from edge.brain.resample import resample_sequence
 from edge.events import EMOTIONS
-from edge.features import FEATURE_NAMES, POSE_UNIT_DEG, NeutralBaseline
-from edge.resample import resample_sequence
 
 MODEL_RATE = 30.0
 K = len(FEATURE_NAMES)

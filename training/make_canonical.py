@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.au_geometry import RIGID, fit_similarity
+from edge.brain.au_geometry import RIGID, fit_similarity
 
 DATA = Path(__file__).parent / "data"
 # (clip, first frame, last frame) of neutral, near-frontal stretches

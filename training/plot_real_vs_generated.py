@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from edge.features import FEATURE_NAMES, N_AU, FeatureExtractor  # noqa: E402
+from edge.brain.features import FEATURE_NAMES, N_AU, FeatureExtractor  # noqa: E402
 from edge.types import Face, FaceFrame  # noqa: E402
 from training.generator import GenConfig, _add_nuisance, _bump, generate, signatures  # noqa: E402
 

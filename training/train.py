@@ -194,7 +194,7 @@ def export(model, xtr, xva, ava, eva, temperature, args, history) -> None:  # ty
         "window": WINDOW,
         "lookahead": LOOKAHEAD,
         "input_clip": INPUT_CLIP,
-        "features": list(__import__("edge.features", fromlist=["x"]).FEATURE_NAMES),
+        "features": list(__import__("edge.brain.features", fromlist=["x"]).FEATURE_NAMES),
         "emotions": list(EMOTIONS),
         "emotion_temperature": temperature,
         "seed": args.seed,

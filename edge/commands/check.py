@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
 def check_models(cfg: Config) -> str:
     """Verify the face models this config needs against the manifest's sha256."""
     from edge.face.landmarks import MESHES
-    from edge.models import verify
+    from edge.runtime.manifest import verify
 
     names = ["face_detection_short_range", MESHES[cfg.pipeline.mesh].model]
     for name in names:
@@ -44,7 +44,7 @@ def check_models(cfg: Config) -> str:
 
 def check_camera(cfg: Config) -> str:
     """Open the source and read one frame."""
-    from edge.serve import source_opener
+    from edge.device.wiring import source_opener
 
     src = source_opener(cfg)()
     try:
@@ -60,7 +60,7 @@ def check_camera(cfg: Config) -> str:
 
 def check_state(cfg: Config) -> str:
     """The state dir exists (or can be made), is writable, and the outbox opens."""
-    from edge.outbox import Outbox
+    from edge.device.outbox import Outbox
 
     cfg.state.dir.mkdir(parents=True, exist_ok=True)
     if not os.access(cfg.state.dir, os.W_OK):
@@ -71,7 +71,7 @@ def check_state(cfg: Config) -> str:
 
 def check_broker(cfg: Config, timeout: float) -> str:
     """Connect once (same protocol, TLS and credentials as the service) and wait for CONNACK."""
-    from edge.publisher import make_client
+    from edge.device.publisher import make_client
 
     client = make_client(cfg, client_id=f"{cfg.mqtt.client_id}-check-{uuid.uuid4().hex[:6]}")
     answered = threading.Event()

@@ -49,7 +49,7 @@ def _clip(args: argparse.Namespace) -> Path:
             what = "is a directory" if args.clip.is_dir() else "file not found"
             raise SourceError(f"--clip: {what}: {args.clip}")
         return Path(args.clip)
-    from edge.assets import pyfeat_data_dir
+    from edge.runtime.downloads import pyfeat_data_dir
 
     data = pyfeat_data_dir()
     for name in CLIPS:
@@ -124,11 +124,11 @@ class _Collect:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; 0 when every stored event reached the subscriber."""
-    from edge.broker import EmbeddedBroker, reachable
+    from edge.commands.broker import EmbeddedBroker, reachable
     from edge.config import parse_config
-    from edge.models import fetch
+    from edge.device.wiring import serve
     from edge.pipeline import Pipeline
-    from edge.serve import serve
+    from edge.runtime.manifest import fetch
 
     logging.getLogger("amqtt").setLevel(logging.WARNING)
     logging.getLogger("transitions").setLevel(logging.WARNING)
@@ -165,7 +165,11 @@ def run(args: argparse.Namespace) -> int:
         collect = _Collect()
         print(f"playing {clip.name} through the pipeline; events as a subscriber gets them:")
         t0 = time.monotonic()
-        pipeline = Pipeline(device_id=cfg.device.id, mesh=cfg.pipeline.mesh)
+        pipeline = Pipeline(
+            device_id=cfg.device.id,
+            mesh=cfg.pipeline.mesh,
+            include_motion=cfg.events.include_motion,
+        )
         service = serve(cfg, pipeline, realtime=not args.fast, listeners=(collect,))
         got_all = printer.wait_for(collect.ids, timeout=10.0)
         printer.close()

@@ -129,15 +129,15 @@ def _collect(data: Any, result: Any) -> None:
 
 
 def _timeline_data() -> Any:
-    from edge.plots import TimelineData
+    from edge.viz.plots import TimelineData
 
     return TimelineData()
 
 
 def _plot(out_dir: Path, name: str, data: Any, fps: float, truths: Any) -> None:
-    """One timeline PNG per stream (the visualisation helper's edge.plots.timeline)."""
+    """One timeline PNG per stream (the visualisation helper's edge.viz.plots.timeline)."""
     try:
-        from edge.plots import timeline
+        from edge.viz.plots import timeline
     except ImportError as exc:
         raise InputError(f"--plot needs the viz extra (matplotlib): {exc}") from exc
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -30,8 +30,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Carry out one models action; errors propagate as ModelError/FetchError."""
-    from edge import models
     from edge.errors import ModelError
+    from edge.runtime import manifest as models
 
     directory: Path = args.dir or models.models_dir()
     if args.action == "fetch":

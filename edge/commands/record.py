@@ -36,11 +36,11 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Record ``args.source`` to ``args.out``; Ctrl-C stops a camera recording and saves it."""
-    from edge.frames import open_source
+    from edge.commands.progress import Progress
     from edge.pipeline import Pipeline, PipelineResult
-    from edge.progress import Progress
-    from edge.recording import RecordingWriter
     from edge.replay import replay
+    from edge.sources import open_source
+    from edge.sources.recording import RecordingWriter
 
     out: Path = args.out
     if out.suffix.lower() != ".npz":

@@ -82,12 +82,12 @@ def _check_outputs(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replay ``args.clip``; print the summary; return 0."""
+    from edge.commands.progress import Progress
     from edge.events import event_to_json
-    from edge.frames import open_source
     from edge.pipeline import Pipeline, PipelineResult
-    from edge.plots import ReplayVisuals
-    from edge.progress import Progress
     from edge.replay import face_frame_to_dict, replay
+    from edge.sources import open_source
+    from edge.viz.plots import ReplayVisuals
 
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")

@@ -27,12 +27,15 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the config, build the real pipeline and serve; return the exit code."""
     from edge.config import load_config
+    from edge.device.wiring import serve
     from edge.pipeline import Pipeline
-    from edge.serve import serve
 
     cfg = load_config(args.config)
     pipeline = Pipeline(
-        device_id=cfg.device.id, mesh=cfg.pipeline.mesh, max_faces=cfg.pipeline.max_faces
+        device_id=cfg.device.id,
+        mesh=cfg.pipeline.mesh,
+        max_faces=cfg.pipeline.max_faces,
+        include_motion=cfg.events.include_motion,
     )
     serve(cfg, pipeline)
     return 0

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     """Subscribe and print until interrupted, --count events or --timeout."""
 
     from edge.config import load_config, parse_config
-    from edge.publisher import make_client
+    from edge.device.publisher import make_client
 
     cfg = load_config(args.config) if args.config else parse_config({}, env={})
     host = args.host or (cfg.mqtt.host if args.config else "localhost")

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def frame_times_ms(path: Path | str) -> list[float]:
-    """Per decoded frame, its time in ms exactly as edge.frames.VideoFileSource stamps it."""
+    """Per decoded frame, its time in ms exactly as edge.sources.VideoFileSource stamps it."""
     import cv2
 
     cap = cv2.VideoCapture(str(path))
@@ -41,9 +41,9 @@ def spot_clip(
     on_result: Callable[[PipelineResult], None] | None = None,
 ) -> tuple[list[SlipEvent], float, int]:
     """Run the whole pipeline over a clip or recording: (events, fps, frames)."""
-    from edge.frames import open_source
     from edge.pipeline import Pipeline
     from edge.replay import replay
+    from edge.sources import open_source
 
     events: list[SlipEvent] = []
     pipe = Pipeline(device_id=device_id, mesh=mesh, spot=True, model_path=model_path)

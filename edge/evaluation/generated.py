@@ -12,7 +12,7 @@ from edge.types import AUFrame
 
 
 class StreamSpotter(Protocol):
-    """What run_generated needs from ``edge.spotting.Spotter``."""
+    """What run_generated needs from ``edge.brain.spotting.Spotter``."""
 
     def push(self, au_frame: AUFrame) -> list[SlipEvent]:
         """Events whose offset has passed."""

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.face.geometry import Roi, crop_matrix, iou, letterbox_matrix
-from edge.runtime import load_model
+from edge.runtime.interpreter import load_model
 
 log = logging.getLogger(__name__)
 

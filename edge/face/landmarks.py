@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from edge.errors import ConfigError
 from edge.face.geometry import Roi, crop_matrix
-from edge.runtime import load_model
+from edge.runtime.interpreter import load_model
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from edge import __version__
 from edge.errors import SourceError
-from edge.frames import FrameClock, _Closing
+from edge.sources.base import FrameClock, SourceBase
 from edge.types import Face, FaceFrame
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ def _load(path: Path) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
     return meta, data
 
 
-class LandmarkFileSource(_Closing):
+class LandmarkFileSource(SourceBase):
     """Replays a ``.npz`` recording as FaceFrames (no pixels, no face stage needed)."""
 
     def __init__(self, path: str | Path) -> None:
@@ -206,11 +206,6 @@ class LandmarkFileSource(_Closing):
         self.height = int(self.meta.get("height", 0))
         self._clock = FrameClock(self._fps)
         self._bad = 0
-
-    @property
-    def fps(self) -> float:
-        """Frame rate of the recorded source."""
-        return self._fps
 
     @property
     def mesh(self) -> int:
@@ -226,16 +221,6 @@ class LandmarkFileSource(_Closing):
     def frame_count(self) -> int:
         """Frames in the recording (same as :attr:`frames`, the name every source shares)."""
         return self.frames
-
-    @property
-    def dropped(self) -> int:
-        """Frames missing from the recording, from gaps in ``t_ns``."""
-        return self._clock.dropped
-
-    @property
-    def bad_frames(self) -> int:
-        """Frames skipped (time going back) or cleaned (a face with NaN/inf values removed)."""
-        return self._bad
 
     def __iter__(self) -> Iterator[FaceFrame]:
         d = self._data

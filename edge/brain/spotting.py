@@ -1,6 +1,6 @@
 """The spotter: per-track feature stream -> micro-event model -> SlipEvents with onset/apex/offset.
 
-Each track's AUFrames are resampled onto the model's 30 fps grid (``edge.resample``), a
+Each track's AUFrames are resampled onto the model's 30 fps grid (``edge.brain.resample``), a
 window of the last 32 grid frames is scored by the int8 micro-event model (slip probability
 and emotion of the frame ``lookahead`` frames back), and a hysteresis on the slip probability
 turns scored frames into intervals. An interval leaves as soon as its offset is scored, i.e.
@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge.au_geometry import PROTOTYPES
+from edge.brain.au_geometry import PROTOTYPES
+from edge.brain.resample import GridResampler
 from edge.errors import ModelError
 from edge.events import EMOTIONS, MICRO_MAX_MS, ModelRef, SlipEvent
-from edge.resample import GridResampler
 from edge.types import AUFrame
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class Spotter:
         min_frames: int = 3,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
-        from edge.runtime import Interpreter
+        from edge.runtime.interpreter import Interpreter
 
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():

@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import Config
+from edge.device.handoff import Item, LatestFrame
+from edge.device.notify import Notifier
+from edge.device.outbox import Outbox, OutboxError
+from edge.device.protocols import EventSink, Processor, ServiceListener, Source, StepResult
+from edge.device.sysinfo import cpu_temperature_c, rss_mb
 from edge.errors import ModelError
 from edge.events import SlipEvent, event_to_json
-from edge.handoff import Item, LatestFrame
-from edge.notify import Notifier
-from edge.outbox import Outbox, OutboxError
-from edge.service_protocols import EventSink, Processor, ServiceListener, Source, StepResult
-from edge.sysinfo import cpu_temperature_c, rss_mb
 from edge.types import FaceFrame
 
 __all__ = [
@@ -93,7 +93,7 @@ class Service:
         self._slot = LatestFrame(lossless=not realtime)
         self._stop = threading.Event()
         self._listeners: list[ServiceListener] = []
-        self.web: Any = None  # edge.web.WebServer when [web] enabled (start_web)
+        self.web: Any = None  # edge.device.web.WebServer when [web] enabled (start_web)
         self._source: Source | None = None
         self._source_dropped_done = 0
         self._bad_done = 0
@@ -123,11 +123,6 @@ class Service:
         self._interval = _Interval(start=self._started)
         self._ready = False
         self.with_temperature = cpu_temperature_c() is not None
-        self._motion: Any = None
-        if cfg.events.include_motion:
-            from edge.motion import MotionRecorder
-
-            self._motion = MotionRecorder()
 
     # ------------------------------------------------------------------ public
     def add_listener(self, listener: ServiceListener) -> None:
@@ -282,15 +277,10 @@ class Service:
             iv.stages[name] = iv.stages.get(name, 0.0) + seconds
         if dt > self._period_s:
             self.overruns += 1
-        if self._motion is not None:
-            self._motion.observe(result.face_frame)
         for event in result.events:
             self._emit(event)
 
     def _emit(self, event: SlipEvent) -> None:
-        if self._motion is not None and event.motion is None:
-            motion = self._motion.motion_for(event.track_id, event.onset_ns, event.offset_ns)
-            event = dataclasses.replace(event, motion=motion)
         try:
             self.outbox.put(event.id, self.topic, event_to_json(event).encode())
         except OutboxError as exc:
@@ -394,13 +384,3 @@ class Service:
 
     def _describe_source(self) -> str:
         return Path(self.cfg.camera.source).name
-
-
-def __getattr__(name: str) -> Any:
-    # serve/source_opener/start_web moved to edge.serve (this module stays under 400 lines);
-    # the old import path keeps working for callers written before the move.
-    if name in ("serve", "source_opener", "start_web"):
-        import edge.serve
-
-        return getattr(edge.serve, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -47,7 +47,7 @@ class Blendshapes:
     def __init__(
         self, *, runtime: str | None = None, num_threads: int = 1, models_dir: Path | None = None
     ) -> None:
-        from edge.runtime import load_model
+        from edge.runtime.interpreter import load_model
 
         self.model = load_model(
             "face_blendshapes", runtime=runtime, num_threads=num_threads, directory=models_dir

@@ -1,7 +1,7 @@
 """What the service loop needs from its collaborators: processor, source, sink, listeners.
 
-Fakes in tests and the real classes (``edge.pipeline.Pipeline``, ``edge.frames`` sources,
-``edge.publisher.Publisher``, ``edge.web.LiveHub``) all satisfy these structurally.
+Fakes in tests and the real classes (``edge.pipeline.Pipeline``, ``edge.sources`` sources,
+``edge.device.publisher.Publisher``, ``edge.device.web.LiveHub``) all satisfy these structurally.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Processor(Protocol):
 
 
 class Source(Protocol):
-    """A frame source as ``edge.frames.open_source`` returns it."""
+    """A frame source as ``edge.sources.open_source`` returns it."""
 
     @property
     def fps(self) -> float: ...
@@ -46,7 +46,7 @@ class Source(Protocol):
 
 
 class EventSink(Protocol):
-    """Where stored events go next: :class:`edge.publisher.Publisher`."""
+    """Where stored events go next: :class:`edge.device.publisher.Publisher`."""
 
     def wake(self) -> None: ...
     def publish_stats(self, stats: dict[str, Any]) -> None: ...

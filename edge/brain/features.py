@@ -14,7 +14,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from edge.au_geometry import AU_NAMES, POSE_NAMES, STILL_JITTER, measure
+from edge.brain.au_geometry import AU_NAMES, POSE_NAMES, STILL_JITTER, measure
 from edge.types import AUFrame, FaceFrame
 
 log = logging.getLogger(__name__)

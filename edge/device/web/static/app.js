@@ -98,7 +98,7 @@ function select(id, userChose) {
   const ev = state.slips.get(id);
   if (!ev || !ev.motion || !state.layout) return;
   state.selected = id;
-  // Same rule as edge.motion.motion_regions: past HOT and at least half of the largest move;
+  // Same rule as edge.events.motion.motion_regions: past HOT and at least half of the largest move;
   // regions without AUs (the outline) are never highlighted.
   const rm = Object.entries(regionMotion(ev.motion)).filter(([r]) => (state.layout.region_aus[r] || []).length);
   const top = Math.max(0, ...rm.map(([, v]) => v));

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from edge.errors import SourceError
-from edge.frames import FrameClock, _Closing
+from edge.sources.base import FrameClock, SourceBase
 from edge.types import Frame
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ PI_INSTALL_HINT = (
 STALL_PERIODS = 30
 
 
-class PiCameraSource(_Closing):
+class PiCameraSource(SourceBase):
     """Fixed-rate frames from the Pi camera's lores YUV420 stream, sensor-timestamped."""
 
     def __init__(
@@ -84,21 +84,6 @@ class PiCameraSource(_Closing):
             self._fps,
             frame_us,
         )
-
-    @property
-    def fps(self) -> float:
-        """Configured (fixed) frame rate."""
-        return self._fps
-
-    @property
-    def dropped(self) -> int:
-        """Frames lost, from gaps in ``SensorTimestamp`` larger than 1.5 periods."""
-        return self._clock.dropped
-
-    @property
-    def bad_frames(self) -> int:
-        """Requests without a usable image or timestamp, skipped."""
-        return self._bad
 
     def _capture(self) -> tuple[Any, dict[str, Any]]:
         """One request's lores array and metadata; the request is always released."""

@@ -15,31 +15,22 @@ from pathlib import Path
 from typing import IO, Any
 
 from edge.config import Config
+from edge.device.outbox import Outbox
+from edge.device.service import Processor, Service, ServiceListener, Source
+from edge.device.sysinfo import cpu_temperature_c
 from edge.errors import ConfigError
-from edge.outbox import Outbox
-from edge.service import Processor, Service, ServiceListener, Source
-from edge.sysinfo import cpu_temperature_c
 
 
 def source_opener(cfg: Config) -> Callable[[], Source]:
     """A function opening the configured source (again, for ``loop = true``)."""
-    if cfg.camera.is_live:
+    from edge.sources import open_source
 
-        def open_camera() -> Source:
-            from edge.camera import PiCameraSource
-
-            size = (cfg.camera.width, cfg.camera.height)
-            return PiCameraSource(fps=cfg.camera.fps or 30.0, size=size)
-
-        return open_camera
-
-    def open_file() -> Source:
-        from edge.frames import open_source
-
-        src: Source = open_source(cfg.camera.source, fps=cfg.camera.fps)
+    def open_configured() -> Source:
+        size = (cfg.camera.width, cfg.camera.height) if cfg.camera.is_live else None
+        src: Source = open_source(cfg.camera.source, fps=cfg.camera.fps, size=size)
         return src
 
-    return open_file
+    return open_configured
 
 
 def serve(
@@ -54,7 +45,7 @@ def serve(
     """Wire outbox, publisher, notifier and signals around ``processor``; returns after the run."""
     import signal
 
-    from edge.publisher import Publisher
+    from edge.device.publisher import Publisher
 
     db = cfg.state.dir / "outbox.db"
     try:
@@ -119,7 +110,7 @@ def start_web(cfg: Config, service: Service) -> Any:
     """Start the live page when ``[web] enabled``; a busy port is logged, never fatal."""
     if not cfg.web.enabled:
         return None  # nothing imported, no thread, no listener: zero cost
-    from edge.web import LiveHub, WebServer
+    from edge.device.web.server import LiveHub, WebServer
 
     hub = LiveHub(max_clients=cfg.web.max_clients)
     hub.set_status("online")

@@ -4,7 +4,7 @@ Landmarks are aligned to a canonical neutral face by a 3-D similarity transform 
 rigid points only (nose bridge, eye corners, forehead, upper face contour), so head rotation,
 scale and translation are removed while expressions are not absorbed by the fit. Every proxy
 is a signed distance in the canonical frame (unit: inter-ocular distance, y down) whose
-*increase* means the action unit is stronger; the per-track baseline in ``edge.features``
+*increase* means the action unit is stronger; the per-track baseline in ``edge.brain.features``
 subtracts the neutral value and the gains below put a full-strength action near 1.0.
 Sides are the subject's own (anatomical): "L" is the subject's left, which appears on the
 right of a non-mirrored image.

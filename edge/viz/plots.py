@@ -257,7 +257,7 @@ class ReplayVisuals:
             self.data.add_events(events)
         if self.motion_out is None:
             return
-        from edge.motion import write_animation
+        from edge.viz.animation import write_animation
 
         for ev in events:
             if ev.motion is None:

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from edge.events import SlipEvent, event_to_dict
-from edge.motion import layout
+from edge.events.motion import layout
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def to_json(data: Any) -> str:
 
 
 def _static(name: str) -> bytes:
-    return resources.files("edge.web").joinpath("static", name).read_bytes()
+    return resources.files("edge.device.web").joinpath("static", name).read_bytes()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -11,21 +11,17 @@ No pixels and no absolute position or size of the face are kept.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from edge.errors import InputError
 from edge.types import FaceFrame
-
-if TYPE_CHECKING:  # events.py imports this module for SlipEvent.motion
-    from edge.events import SlipEvent
 
 log = logging.getLogger(__name__)
 
@@ -226,17 +222,6 @@ class MotionRecorder:
             log.info("no motion recorded for track %d %d..%d ns", track_id, onset_ns, offset_ns)
         return motion
 
-    def attach(self, events: Sequence[SlipEvent]) -> list[SlipEvent]:
-        """The events with their ``motion`` filled in where it was recorded."""
-        out = []
-        for ev in events:
-            if ev.motion is None:
-                m = self.motion_for(ev.track_id, ev.onset_ns, ev.offset_ns)
-                if m is not None:
-                    ev = dataclasses.replace(ev, motion=m)
-            out.append(ev)
-        return out
-
     def buffered_frames(self) -> int:
         """Frames currently held, over all tracks (bounded by window and max_frames)."""
         return sum(len(b) for b in self._tracks.values())
@@ -256,75 +241,3 @@ def iter_parts() -> Iterable[tuple[str, str, bool, range]]:
     for name, region, closed, idx in _PARTS:
         yield name, region, closed, range(start, start + len(idx))
         start += len(idx)
-
-
-def _render_frames(
-    motion: Motion, title: str, aus: Sequence[str], size: tuple[int, int]
-) -> list[Any]:
-    """Draw each motion frame as a wireframe (PIL images); moving regions in colour."""
-    try:
-        from PIL import Image, ImageDraw
-    except ImportError as exc:
-        raise InputError(f"animations need the viz extra (Pillow): {exc}") from exc
-
-    w, h = size
-    pts = motion.as_float()
-    lo, hi = pts.reshape(-1, 2).min(axis=0), pts.reshape(-1, 2).max(axis=0)
-    span = float(max(hi[0] - lo[0], hi[1] - lo[1], 1e-3))
-    scale = 0.8 * min(w, h - 40) / span
-    centre = (lo + hi) / 2
-
-    def xy(p: npt.NDArray[np.float32]) -> list[tuple[float, float]]:
-        return [
-            (
-                float(w / 2 + (x - centre[0]) * scale),
-                float(20 + (h - 40) / 2 + (y - centre[1]) * scale),
-            )
-            for x, y in p
-        ]
-
-    moving = set(motion_regions(motion))
-    images = []
-    for k, frame in enumerate(pts):
-        img = Image.new("RGB", (w, h), (250, 250, 248))
-        draw = ImageDraw.Draw(img)
-        for _, region, closed, rng in iter_parts():
-            ghost = xy(pts[0][rng.start : rng.stop])
-            cur = xy(frame[rng.start : rng.stop])
-            if closed:
-                ghost, cur = ghost + ghost[:1], cur + cur[:1]
-            hot = region in moving
-            draw.line(ghost, fill=(205, 205, 205), width=1)
-            draw.line(cur, fill=(214, 69, 65) if hot else (60, 60, 60), width=3 if hot else 1)
-        draw.text((6, 4), title, fill=(0, 0, 0))
-        draw.text((6, h - 30), " ".join(aus)[:60], fill=(120, 30, 30))
-        draw.text((6, h - 16), f"{motion.t_ms[k]:+d} ms  (1/10 speed)", fill=(80, 80, 80))
-        images.append(img)
-    return images
-
-
-def write_animation(
-    motion: Motion,
-    path: str,
-    *,
-    title: str = "",
-    aus: Sequence[str] = (),
-    slowdown: float = 10.0,
-    size: tuple[int, int] = (240, 280),
-) -> None:
-    """Write the slip as an animated GIF (``.gif``) or a side-by-side PNG strip (``.png``)."""
-    images = _render_frames(motion, title, aus, size)
-    if path.lower().endswith(".gif"):
-        steps = np.diff(np.asarray(motion.t_ms, dtype=np.float64))
-        # GIF frame delays are in 10 ms steps; keep at least 20 ms so viewers honour them.
-        durations = [max(20, int(round(d * slowdown))) for d in steps] + [1000]
-        images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0)
-    elif path.lower().endswith(".png"):
-        from PIL import Image
-
-        strip = Image.new("RGB", (size[0] * len(images), size[1]), (255, 255, 255))
-        for k, im in enumerate(images):
-            strip.paste(im, (k * size[0], 0))
-        strip.save(path)
-    else:
-        raise InputError(f"motion output must end in .gif or .png: {path}")

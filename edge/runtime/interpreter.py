@@ -174,7 +174,7 @@ def load_model(
     directory: Path | None = None,
 ) -> Interpreter:
     """Verify manifest model ``name`` by sha256, load it and check its tensor shapes."""
-    from edge.models import spec, verified_path
+    from edge.runtime.manifest import spec, verified_path
 
     interp = Interpreter(verified_path(name, directory), num_threads=num_threads, runtime=runtime)
     entry = spec(name)

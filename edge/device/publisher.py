@@ -21,9 +21,9 @@ from collections.abc import Callable
 from typing import Any
 
 from edge.config import Config
-from edge.discovery import discovery_payload, discovery_topic
+from edge.device.discovery import discovery_payload, discovery_topic
+from edge.device.outbox import Outbox, Pending
 from edge.errors import ConfigError
-from edge.outbox import Outbox, Pending
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,6 @@
+"""The brain: from landmarks to slips.
+
+``au_geometry`` (geometric action-unit proxies), ``features`` (per-track neutral baseline ->
+AUFrames), ``resample`` (any rate onto the model's grid) and ``spotting`` (the micro-event
+model and its post-processing -> SlipEvents).
+"""
