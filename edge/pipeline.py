@@ -26,12 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class SpottingUnavailable(MicroslipError):
-    """Spotting was asked for but the features/spotter modules are not in this build."""
-
-    exit_code = 3
-
-
 class FaceStage(Protocol):
     """What the pipeline needs from the face stage (``edge.face.tracker.FaceTracker``)."""
 
@@ -108,14 +102,9 @@ class StageTimings:
 
 
 def _load_spotting(device_id: str, model_path: str | None) -> tuple[FeatureStage, SpotStage]:
-    try:
-        from edge.brain.features import FeatureExtractor
-        from edge.brain.spotting import Spotter
-    except ImportError as exc:
-        raise SpottingUnavailable(
-            f"spotting is not available in this build ({exc}); run with --no-spot for "
-            "landmarks only"
-        ) from exc
+    from edge.brain.features import FeatureExtractor
+    from edge.brain.spotting import Spotter
+
     features: Any = FeatureExtractor()
     spotter: Any = Spotter(device_id=device_id, model_path=model_path)
     return features, spotter
@@ -168,12 +157,8 @@ class Pipeline:
     def tracker(self) -> FaceStage:
         """The face stage, built (models verified and loaded) on first use."""
         if self._tracker is None:
-            try:
-                from edge.face.tracker import FaceTracker
-            except ImportError as exc:
-                raise MicroslipError(
-                    f"face tracking is not available in this build ({exc})"
-                ) from exc
+            from edge.face.tracker import FaceTracker
+
             self._tracker = FaceTracker(**self._tracker_args)
         return self._tracker
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge.cli import main
+from edge.errors import InputError
 from edge.evaluation.annotations import Segment
 from edge.evaluation.metrics import (
     EvalReport,
@@ -179,7 +180,7 @@ def test_eval_command_against_a_dataset_table(
     assert main(args) == 2
     assert "--video" in capsys.readouterr().err
     predicted.write_text('{"id": "x"}\n')
-    assert main([*args, "--video", "01/EP02_01f"]) == 2
+    assert main([*args, "--video", "01/EP02_01f"]) == InputError.exit_code
     assert "pred.jsonl:1" in capsys.readouterr().err
 
 
@@ -216,7 +217,10 @@ def test_eval_command_on_binary_files_is_one_line(
     binary = tmp_path / f"binary{suffix}"
     binary.write_bytes(b"\xff\xfe\x00junk")
     files = {"--pred": good, "--truth": good, which: binary}
-    assert main(["eval", "--pred", str(files["--pred"]), "--truth", str(files["--truth"])]) == 2
+    assert (
+        main(["eval", "--pred", str(files["--pred"]), "--truth", str(files["--truth"])])
+        == InputError.exit_code
+    )
     assert f"binary{suffix}" in capsys.readouterr().err
 
 

@@ -18,15 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edge.errors import MicroslipError
+from edge.errors import BrokerError
 
 log = logging.getLogger(__name__)
-
-
-class BrokerError(MicroslipError):
-    """No embedded broker could be started."""
-
-    exit_code = 5
 
 
 def free_port(host: str = "127.0.0.1") -> int:

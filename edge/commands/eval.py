@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from edge.errors import InputError
+from edge.errors import InputError, UsageError
 
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -107,7 +107,7 @@ def load_truth(args: argparse.Namespace, path: Path) -> tuple[tuple[Any, ...], f
         raise InputError(f"{path}: no coded expressions found")
     videos = sorted({f"{s.subject}/{s.video}" for s in samples})
     if not args.video:
-        raise InputError(
+        raise UsageError(
             f"{path}: choose a video with --video SUBJECT/VIDEO ({len(videos)} in the table, "
             f"e.g. {', '.join(videos[:3])})"
         )
@@ -118,7 +118,7 @@ def load_truth(args: argparse.Namespace, path: Path) -> tuple[tuple[Any, ...], f
         if args.video in (f"{s.subject}/{s.video}", f"{s.subject}/{s.video.rsplit('_', 1)[0]}")
     ]
     if not chosen:
-        raise InputError(f"{path}: no video {args.video!r} (e.g. {', '.join(videos[:3])})")
+        raise UsageError(f"{path}: no video {args.video!r} (e.g. {', '.join(videos[:3])})")
     fps = args.fps or NATIVE_FPS[chosen[0].dataset]
     segs = to_segments(chosen, fps, args.first_frame)
     return segs, fps, max(s.offset_ns for s in segs)
@@ -168,21 +168,21 @@ def run(args: argparse.Namespace) -> int:
     from edge.events import event_to_json
 
     if not 0 < args.iou <= 1:
-        raise InputError(f"--iou must be in (0, 1], got {args.iou}")
+        raise UsageError(f"--iou must be in (0, 1], got {args.iou}")
     # `not 0 < x < inf` also rejects nan; 0 would silently mean "the default"
     for flag, value in (("--fps", args.fps), ("--duration", args.duration)):
         if value is not None and not 0 < value < math.inf:
-            raise InputError(f"{flag} must be a positive number, got {value}")
+            raise UsageError(f"{flag} must be a positive number, got {value}")
     if args.json is not None:  # the report must never replace a prediction or the ground truth
         inputs = [p for p in (args.pred, args.truth, *args.clips) if p is not None]
         if Path(args.json).resolve() in {Path(p).resolve() for p in inputs}:
-            raise InputError(f"--json {args.json} would overwrite an input file")
+            raise UsageError(f"--json {args.json} would overwrite an input file")
     if bool(args.pred) == bool(args.clips):
-        raise InputError("give either --pred EVENTS.jsonl (with --truth) or clips to spot")
+        raise UsageError("give either --pred EVENTS.jsonl (with --truth) or clips to spot")
     streams = []
     if args.pred is not None:
         if args.truth is None:
-            raise InputError("--pred needs --truth")
+            raise UsageError("--pred needs --truth")
         preds = read_events(args.pred)
         truths, fps, duration_ns = load_truth(args, args.truth)
         fps = args.fps or fps or 30.0
@@ -199,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
         for clip in args.clips:
             if not clip.exists():
-                raise InputError(f"{clip}: no such file")
+                raise UsageError(f"{clip}: no such file")
             truth_path = _truth_for_clip(args, clip)
             truths, truth_fps, duration_ns = load_truth(args, truth_path)
             data = _timeline_data() if args.plot is not None else None
@@ -237,5 +237,5 @@ def run(args: argparse.Namespace) -> int:
         try:
             args.json.write_text(json.dumps(d, indent=1) + "\n", "utf-8")
         except OSError as exc:
-            raise InputError(f"cannot write {args.json}: {exc.strerror or exc}") from exc
+            raise UsageError(f"cannot write {args.json}: {exc.strerror or exc}") from exc
     return 0

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from edge.errors import InputError
+from edge.errors import InputError, UsageError
 
 
 def register(sub: Any) -> None:
@@ -44,16 +44,16 @@ def run(args: argparse.Namespace) -> int:
 
     out: Path = args.out
     if out.suffix.lower() != ".npz":
-        raise InputError(f"--out must end in .npz, got {out}")
+        raise UsageError(f"--out must end in .npz, got {out}")
     if str(args.source).lower().endswith(".npz"):
-        raise InputError(f"{args.source} is already a landmark recording")
+        raise UsageError(f"{args.source} is already a landmark recording")
     if args.max_frames is not None and args.max_frames < 1:
-        raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
+        raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
     # `not x > 0` also catches nan, which would otherwise crash or be ignored
     if args.seconds is not None and not 0 < args.seconds < math.inf:
-        raise InputError(f"--seconds must be a positive number, got {args.seconds}")
+        raise UsageError(f"--seconds must be a positive number, got {args.seconds}")
     if args.fps is not None and not 1 <= args.fps <= 240:
-        raise InputError(f"--fps must be between 1 and 240, got {args.fps}")
+        raise UsageError(f"--fps must be between 1 and 240, got {args.fps}")
     pipeline = Pipeline(mesh=args.mesh, spot=False, max_faces=args.max_faces)
     with open_source(args.source, fps=args.fps) as source:
         max_frames = args.max_frames

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
-from edge.errors import InputError
+from edge.errors import UsageError
 
 
 def register(sub: Any) -> None:
@@ -64,7 +64,7 @@ def open_output(path: Path | None) -> IO[str] | None:
     try:
         return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the caller
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -76,7 +76,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
             continue
         key = Path(path).resolve()
         if key in seen:
-            raise InputError(f"{flag} {path} would overwrite {seen[key]}")
+            raise UsageError(f"{flag} {path} would overwrite {seen[key]}")
         seen[key] = flag
 
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from edge.viz.plots import ReplayVisuals
 
     if args.max_frames is not None and args.max_frames < 1:
-        raise InputError(f"--max-frames must be at least 1, got {args.max_frames}")
+        raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
     _check_outputs(args)
     pipeline = Pipeline(
         device_id=args.device_id,

