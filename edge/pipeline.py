@@ -17,7 +17,6 @@ import numpy as np
 
 from edge.errors import MicroslipError
 from edge.events import MotionRecorder, with_motion
-from edge.sources import check_image
 from edge.types import AUFrame, FaceFrame, Frame
 
 if TYPE_CHECKING:
@@ -164,7 +163,6 @@ class Pipeline:
 
     def process(self, frame: Frame) -> PipelineResult:
         """Run one camera/clip frame through every stage; a bad image raises InputError."""
-        check_image(frame.image)
         tracker = self.tracker
         t0 = time.perf_counter()
         face_frame = tracker.process(frame)

@@ -132,8 +132,3 @@ class FeatureExtractor:
     def end_track(self, track_id: int) -> None:
         """Forget a track's baseline (the track was lost)."""
         self._tracks.pop(track_id, None)
-
-    def is_frozen(self, track_id: int) -> bool:
-        """True while the track's baseline is held by an expression."""
-        base = self._tracks.get(track_id)
-        return base is not None and base.frozen

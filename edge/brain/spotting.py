@@ -137,7 +137,6 @@ class Spotter:
         self._tracks: dict[int, _Track] = {}
         self._names: tuple[str, ...] | None = None
         self._proto_idx: dict[str, list[int]] = {}
-        self.dropped_events = 0
         self.bad_frames = 0
 
     def _find_outputs(self) -> tuple[int, int]:
@@ -302,7 +301,6 @@ class Spotter:
         if dur_ms > MICRO_MAX_MS and len(frames) >= self.min_frames:
             log.info("track %d: %s during an expression: cut at %.0f ms", track_id, reason, dur_ms)
             return [self._event(track_id, tr, frames)]
-        self.dropped_events += 1
         log.info(
             "track %d: %s during an expression (%.0f ms so far): dropped, its length and type "
             "are unknown",
@@ -355,11 +353,3 @@ class Spotter:
             time=wall.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             models=(self.model_ref,),
         )
-
-
-def spot_stream(spotter: Spotter, frames: list[AUFrame]) -> list[SlipEvent]:
-    """Convenience for evaluation: push every frame, flush, return all events."""
-    out: list[SlipEvent] = []
-    for f in frames:
-        out += spotter.push(f)
-    return out + spotter.flush()

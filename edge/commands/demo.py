@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from edge.device.topics import events_topic, status_topic
 from edge.errors import MicroslipError, SourceError
 
 CLIPS = ("WolfgangLanger_Pexels.mp4", "single_face.mp4")
@@ -79,7 +80,7 @@ class _Printer:
         )
 
         def on_connect(c: Any, u: Any, flags: Any, reason: Any, props: Any) -> None:
-            c.subscribe([(f"{base}/events", 1), (f"{base}/status", 1)])
+            c.subscribe([(events_topic(base), 1), (status_topic(base), 1)])
 
         def on_message(c: Any, u: Any, msg: Any) -> None:
             print("  received  " + format_message(msg.topic, msg.payload), flush=True)

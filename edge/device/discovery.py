@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge import __version__
+from edge.device.topics import events_topic, stats_topic, status_topic
 from edge.events import EMOTIONS
 
 # HA event entities need a JSON object with "event_type"; the rest become attributes.
@@ -34,13 +35,13 @@ def discovery_payload(
 ) -> dict[str, Any]:
     """The device-discovery document: an event entity plus fps/slips/face/temperature."""
     uid = f"microslip_{device_id}"
-    stats = f"{base_topic}/stats"
+    stats = stats_topic(base_topic)
     cmps: dict[str, dict[str, Any]] = {
         "slip": {
             "p": "event",
             "name": "Emotion slip",
             "unique_id": f"{uid}_slip",
-            "state_topic": f"{base_topic}/events",
+            "state_topic": events_topic(base_topic),
             "event_types": list(EMOTIONS),
             "value_template": _EVENT_TEMPLATE,
             "icon": "mdi:emoticon-outline",
@@ -105,7 +106,7 @@ def discovery_payload(
             "sw": __version__,
         },
         "o": {"name": "microslip", "sw": __version__},
-        "availability_topic": f"{base_topic}/status",
+        "availability_topic": status_topic(base_topic),
         "payload_available": "online",
         "payload_not_available": "offline",
         "cmps": cmps,

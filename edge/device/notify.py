@@ -19,10 +19,6 @@ class Notifier:
         self._sock: socket.socket | None = None
         if self._addr:
             self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        usec = os.environ.get("WATCHDOG_USEC", "")
-        pid = os.environ.get("WATCHDOG_PID", "")
-        valid = usec.isdigit() and (not pid or pid == str(os.getpid()))
-        self.watchdog_s: float | None = int(usec) / 1e6 if valid else None
 
     @property
     def enabled(self) -> bool:

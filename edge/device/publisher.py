@@ -17,32 +17,17 @@ import random
 import ssl
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from edge.config import Config
 from edge.device.discovery import discovery_payload, discovery_topic
 from edge.device.outbox import Outbox, Pending
+from edge.device.topics import stats_topic, status_topic
 from edge.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 HA_STATUS_TOPIC_SUFFIX = "status"
-
-
-def event_topic(cfg: Config) -> str:
-    """``<prefix>/<device_id>/events``."""
-    return f"{cfg.base_topic}/events"
-
-
-def status_topic(cfg: Config) -> str:
-    """``<prefix>/<device_id>/status``: retained online/offline, offline is the last will."""
-    return f"{cfg.base_topic}/status"
-
-
-def stats_topic(cfg: Config) -> str:
-    """``<prefix>/<device_id>/stats``."""
-    return f"{cfg.base_topic}/stats"
 
 
 def make_client(cfg: Config, client_id: str | None = None) -> Any:
@@ -112,7 +97,6 @@ class Publisher:
         self.sent = 0
         self.acked = 0
         self.rejected = 0
-        self.on_ack: Callable[[str], None] | None = None  # called with each acked event id
         self._client: Any = None
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -126,7 +110,7 @@ class Publisher:
     def start(self) -> None:
         """Create the client and start the network and sender threads; returns at once."""
         client = make_client(self.cfg)
-        client.will_set(status_topic(self.cfg), "offline", qos=1, retain=True)
+        client.will_set(status_topic(self.cfg.base_topic), "offline", qos=1, retain=True)
         client.max_inflight_messages_set(20)  # mosquitto's default Receive Maximum
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -182,7 +166,9 @@ class Publisher:
         if self.connected.is_set():
             if flush_timeout > 0:
                 self.flush(flush_timeout)
-            info = self._client.publish(status_topic(self.cfg), "offline", qos=1, retain=True)
+            info = self._client.publish(
+                status_topic(self.cfg.base_topic), "offline", qos=1, retain=True
+            )
             try:
                 info.wait_for_publish(timeout=2.0)
             except RuntimeError as exc:  # not connected any more: the last will covers it
@@ -199,7 +185,7 @@ class Publisher:
     def publish_stats(self, stats: dict[str, Any]) -> None:
         """Send one stats document (QoS 0, not retained); skipped while disconnected."""
         if self._client is not None and self.connected.is_set():
-            self._client.publish(stats_topic(self.cfg), json.dumps(stats), qos=0)
+            self._client.publish(stats_topic(self.cfg.base_topic), json.dumps(stats), qos=0)
 
     def publish_discovery(self) -> None:
         """(Re)send the Home Assistant device-discovery document."""
@@ -213,11 +199,6 @@ class Publisher:
         )
         topic = discovery_topic(self.cfg.mqtt.discovery_prefix, self.cfg.device.id)
         self._client.publish(topic, json.dumps(doc), qos=1)
-
-    @property
-    def inflight(self) -> int:
-        """Events handed to paho and not yet acknowledged."""
-        return len(self._inflight)
 
     # ------------------------------------------------------------------ threads
     def _net_loop(self) -> None:
@@ -328,9 +309,6 @@ class Publisher:
             done.append(event_id)
         # One transaction for every PUBACK that arrived since the last pass.
         self.outbox.delete_many(done)
-        if self.on_ack is not None:
-            for event_id in done:
-                self.on_ack(event_id)
         if self.outbox.depth and self.connected.is_set() and len(self._inflight) < self.window:
             self._wake.set()
 
@@ -343,7 +321,7 @@ class Publisher:
         self._connack_ok = True
         self.last_error = ""
         log.info("connected to MQTT broker %s:%d", self.cfg.mqtt.host, self.cfg.mqtt.port)
-        client.publish(status_topic(self.cfg), "online", qos=1, retain=True)
+        client.publish(status_topic(self.cfg.base_topic), "online", qos=1, retain=True)
         if self.cfg.mqtt.discovery:
             client.subscribe(f"{self.cfg.mqtt.discovery_prefix}/{HA_STATUS_TOPIC_SUFFIX}", qos=1)
             self.publish_discovery()

@@ -45,6 +45,7 @@ __all__ = [
     "cpu_temperature_c",
     "rss_mb",
 ]
+from edge.device.topics import events_topic
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,7 @@ class Service:
         # without dropping (benchmarks, bulk replays).
         self.realtime = realtime
         self.flush_timeout = flush_timeout
-        self.topic = f"{cfg.base_topic}/events"
+        self.topic = events_topic(cfg.base_topic)
         self._slot = LatestFrame(lossless=not realtime)
         self._stop = threading.Event()
         self._listeners: list[ServiceListener] = []

@@ -100,21 +100,6 @@ def letterbox_matrix(img_w: int, img_h: int, width: int, height: int) -> npt.NDA
     return crop_matrix(Roi(img_w / 2, img_h / 2, side, 0.0), width, height)
 
 
-def apply_affine(
-    m: npt.NDArray[np.float64], pts: npt.NDArray[np.float32], out: npt.NDArray[np.float32]
-) -> npt.NDArray[np.float32]:
-    """Map (x, y) columns of ``pts`` through ``m`` into ``out[:, :2]`` (no allocation)."""
-    x = pts[:, 0]
-    y = pts[:, 1]
-    np.multiply(x, m[0, 0], out=out[:, 0])
-    out[:, 0] += m[0, 1] * y
-    out[:, 0] += m[0, 2]
-    np.multiply(x, m[1, 0], out=out[:, 1])
-    out[:, 1] += m[1, 1] * y
-    out[:, 1] += m[1, 2]
-    return out
-
-
 def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     """Intersection over union of two (x0, y0, x1, y1) boxes; 0 when either is empty."""
     ix = min(a[2], b[2]) - max(a[0], b[0])

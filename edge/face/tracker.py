@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from edge.errors import ConfigError, InputError
+from edge.errors import ConfigError
 from edge.face.detector import FaceDetector, tile_rois
 from edge.face.geometry import Roi
 from edge.face.landmarks import FaceMesh
 from edge.face.tracks import Track, drop_duplicates, new_face_rois
+from edge.sources.base import check_image
 from edge.types import Face, FaceFrame, Frame
 
 log = logging.getLogger(__name__)
@@ -153,14 +154,3 @@ class FaceTracker:
         start = self._tile_cursor % len(tiles)
         self._tile_cursor = (start + n) % len(tiles)
         return [tiles[(start + k) % len(tiles)] for k in range(n)]
-
-
-def check_image(image: object) -> npt.NDArray[np.uint8]:
-    """Accept an RGB uint8 H x W x 3 array (made contiguous); anything else is an InputError."""
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"frame image must be a numpy array, got {type(image).__name__}")
-    if image.dtype != np.uint8:
-        raise InputError(f"frame image must be uint8 RGB, got dtype {image.dtype}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 2 or image.shape[1] < 2:
-        raise InputError(f"frame image must be H x W x 3 (RGB), got shape {image.shape}")
-    return np.ascontiguousarray(image)

@@ -48,7 +48,9 @@ class FrameClock:
 
 
 def check_image(image: Any) -> npt.NDArray[np.uint8]:
-    """Return ``image`` if it is an RGB uint8 H×W×3 array, else raise InputError saying why."""
+    """``image`` (made contiguous) if it is an RGB uint8 H×W×3 array, else InputError saying why.
+
+    Called once per frame, by the face stage that needs pixels."""
     if not isinstance(image, np.ndarray):
         raise InputError(f"image must be a numpy array, got {type(image).__name__}")
     if image.dtype != np.uint8:
@@ -56,8 +58,8 @@ def check_image(image: Any) -> npt.NDArray[np.uint8]:
     if image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"image must be H x W x 3 (RGB), got shape {image.shape}")
     if image.shape[0] < 2 or image.shape[1] < 2:
-        raise InputError(f"image is too small: {image.shape}")
-    return image
+        raise InputError(f"image is too small: shape {image.shape}")
+    return np.ascontiguousarray(image)
 
 
 class SourceBase:

@@ -8,10 +8,10 @@ from any thread on a headless device.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -163,27 +163,8 @@ def timeline(
         if blink_idx and len(t):
             for a, b in _spans(t, v[:, blink_idx].mean(axis=1) > BLINK_LEVEL):
                 ax.axvspan(a, b, color="0.6", alpha=0.25, hatch="//", lw=0)
-        last_x, level = -1e9, 0
         span_s = max(sec(max(times)), 1.0) if times else 1.0
-        for ev in sorted(evs, key=lambda e: e.apex_ns):
-            colour = EMOTION_COLOURS.get(ev.emotion, "0.5")
-            # Micro slips, the point of the device, stand out; macro expressions stay pale.
-            alpha = 0.45 if ev.type == "micro" else 0.18
-            ax.axvspan(sec(ev.onset_ns), sec(ev.offset_ns), color=colour, alpha=alpha, lw=0)
-            ax.axvline(sec(ev.apex_ns), color=colour, lw=1, ls=":")
-            # Stagger labels of nearby slips over three rows so they do not overprint.
-            x = sec(ev.apex_ns)
-            level = (level + 1) % 3 if x - last_x < 0.06 * span_s else 0
-            last_x = x
-            ax.annotate(
-                f"{ev.emotion}\n{ev.type} {ev.confidence:.0%}",
-                (x, 1.0 - 0.14 * level),
-                xycoords=("data", "axes fraction"),
-                ha="center",
-                va="top",
-                fontsize=8,
-                bbox={"fc": "white", "ec": colour, "alpha": 0.85, "pad": 1.5},
-            )
+        _draw_events(ax, evs, sec, span_s)
         for a, b in gaps:
             ax.axvspan(sec(a), sec(b), color="red", alpha=0.15, lw=0)
             ax.plot([sec(a)], [0], marker="v", color="red", ms=5, clip_on=False)
@@ -194,15 +175,7 @@ def timeline(
             handles=handles + extra, loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7
         )
     if truth:
-        ax = axes[-1]
-        ax.set_yticks([])
-        ax.set_ylabel("truth", rotation=0, ha="right", va="center")
-        for seg in truth:
-            colour = EMOTION_COLOURS.get(seg.emotion or "", "0.5")
-            ax.axvspan(sec(seg.onset_ns), sec(seg.offset_ns), color=colour, alpha=0.6, lw=0)
-            label = f"{seg.emotion or seg.kind}"
-            ax.text((sec(seg.onset_ns) + sec(seg.offset_ns)) / 2, 0.5, label, ha="center",
-                    va="center", fontsize=7)  # fmt: skip
+        _draw_truth(axes[-1], truth, sec)
     axes[-1].set_xlabel("time (s)")
     n_ev = len(data.events)
     fig.suptitle(
@@ -213,6 +186,44 @@ def timeline(
     except OSError as exc:
         raise InputError(f"cannot write {out}: {exc.strerror or exc}") from exc
     return out
+
+
+def _draw_events(
+    ax: Any, evs: Sequence[SlipEvent], sec: Callable[[int], float], span_s: float
+) -> None:
+    """Shade each slip in its emotion's colour, mark its apex and label it."""
+    last_x, level = -1e9, 0
+    for ev in sorted(evs, key=lambda e: e.apex_ns):
+        colour = EMOTION_COLOURS.get(ev.emotion, "0.5")
+        # Micro slips, the point of the device, stand out; macro expressions stay pale.
+        alpha = 0.45 if ev.type == "micro" else 0.18
+        ax.axvspan(sec(ev.onset_ns), sec(ev.offset_ns), color=colour, alpha=alpha, lw=0)
+        ax.axvline(sec(ev.apex_ns), color=colour, lw=1, ls=":")
+        # Stagger labels of nearby slips over three rows so they do not overprint.
+        x = sec(ev.apex_ns)
+        level = (level + 1) % 3 if x - last_x < 0.06 * span_s else 0
+        last_x = x
+        ax.annotate(
+            f"{ev.emotion}\n{ev.type} {ev.confidence:.0%}",
+            (x, 1.0 - 0.14 * level),
+            xycoords=("data", "axes fraction"),
+            ha="center",
+            va="top",
+            fontsize=8,
+            bbox={"fc": "white", "ec": colour, "alpha": 0.85, "pad": 1.5},
+        )
+
+
+def _draw_truth(ax: Any, truth: Sequence[TruthSegment], sec: Callable[[int], float]) -> None:
+    """The ground-truth row under the tracks."""
+    ax.set_yticks([])
+    ax.set_ylabel("truth", rotation=0, ha="right", va="center")
+    for seg in truth:
+        colour = EMOTION_COLOURS.get(seg.emotion or "", "0.5")
+        ax.axvspan(sec(seg.onset_ns), sec(seg.offset_ns), color=colour, alpha=0.6, lw=0)
+        label = f"{seg.emotion or seg.kind}"
+        ax.text((sec(seg.onset_ns) + sec(seg.offset_ns)) / 2, 0.5, label, ha="center",
+                va="center", fontsize=7)  # fmt: skip
 
 
 def _check_writable(path: Path) -> None:

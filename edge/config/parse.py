@@ -1,7 +1,7 @@
-"""One TOML file -> frozen, validated settings; secrets come from a file or the environment.
+"""One TOML file -> a frozen, validated :class:`~edge.config.sections.Config`.
 
-Every error raises :class:`edge.errors.ConfigError` whose one-line message names the key
-(``mqtt.port: ...``), so the CLI exits 2 with something a user can fix.
+Each table is read by its own function; a key left unread is an error naming it.
+Secrets come from a file, the environment or a systemd credential, never the file itself.
 """
 
 from __future__ import annotations
@@ -11,11 +11,21 @@ import os
 import re
 import socket
 import sys
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
+from edge.config.reader import _one_of, _pattern, _range, _Section
+from edge.config.sections import (
+    CameraConfig,
+    Config,
+    DeviceConfig,
+    EventsConfig,
+    MqttConfig,
+    PipelineConfig,
+    StateConfig,
+    WebConfig,
+)
 from edge.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -30,187 +40,6 @@ CREDENTIAL_NAME = "mqtt_password"
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _BIND_RE = re.compile(r"^[A-Za-z0-9.:_-]{1,253}$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$")
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceConfig:
-    """``[device]``: identity used in topics, client id and Home Assistant."""
-
-    id: str
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class CameraConfig:
-    """``[camera]``: where frames come from and at what rate."""
-
-    source: str  # "picamera2", "synthetic" or a path to a video / .npz recording
-    fps: float | None  # None = a file's own rate; the Pi camera defaults to 30
-    loop: bool
-    width: int
-    height: int
-
-    @property
-    def is_live(self) -> bool:
-        """True for the camera; files and the synthetic source are played at their own rate."""
-        return self.source == "picamera2"
-
-
-@dataclass(frozen=True, slots=True)
-class PipelineConfig:
-    """``[pipeline]``: face-stage options handed to :class:`edge.pipeline.Pipeline`."""
-
-    mesh: str
-    max_faces: int
-    idle_every: int  # with no face in view for a second, process only every n-th frame
-
-
-@dataclass(frozen=True, slots=True)
-class EventsConfig:
-    """``[events]``: optional payload content."""
-
-    include_motion: bool  # add the slip's head-aligned landmark motion (edge/events/motion.py)
-
-
-@dataclass(frozen=True, slots=True)
-class WebConfig:
-    """``[web]``: the optional live page (edge/web), off by default, localhost only."""
-
-    enabled: bool = False
-    bind: str = "127.0.0.1"
-    port: int = 8088  # 0 = any free port (tests)
-    max_clients: int = 4
-
-
-@dataclass(frozen=True, slots=True)
-class MqttConfig:
-    """``[mqtt]``: broker, identity, TLS and topics."""
-
-    host: str
-    port: int
-    prefix: str
-    username: str | None
-    password: str | None  # read from password_file / env / systemd credential, never TOML
-    password_file: Path | None
-    tls_ca: Path | None
-    tls_cert: Path | None
-    tls_key: Path | None
-    protocol: str  # "5" | "3.1.1"
-    client_id: str
-    keepalive: int
-    stats_interval: float
-    discovery: bool
-    discovery_prefix: str
-
-    @property
-    def tls(self) -> bool:
-        """True when any TLS setting is given."""
-        return self.tls_ca is not None or self.tls_cert is not None
-
-
-@dataclass(frozen=True, slots=True)
-class StateConfig:
-    """``[state]``: the durable outbox."""
-
-    dir: Path
-    outbox_max: int
-    synchronous: str  # "normal" | "full"
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    """The whole validated configuration."""
-
-    device: DeviceConfig
-    camera: CameraConfig
-    pipeline: PipelineConfig
-    mqtt: MqttConfig
-    state: StateConfig
-    events: EventsConfig = EventsConfig(include_motion=False)
-    web: WebConfig = WebConfig()
-    path: Path | None = None
-
-    @property
-    def base_topic(self) -> str:
-        """``<prefix>/<device_id>``: every topic of this device lives below it."""
-        return f"{self.mqtt.prefix}/{self.device.id}"
-
-
-class _Section:
-    """Reads typed keys out of one TOML table and rejects whatever is left unread."""
-
-    def __init__(self, name: str, raw: Any) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{name}: expected a table [{name}], got {type(raw).__name__}")
-        self.name = name
-        self.raw: dict[str, Any] = dict(raw)
-
-    def key(self, k: str) -> str:
-        return f"{self.name}.{k}"
-
-    def get(
-        self, k: str, kind: type[T], default: T, check: Callable[[T], str | None] | None = None
-    ) -> T:
-        if k not in self.raw:
-            return default
-        value = self.raw.pop(k)
-        # TOML has distinct int and float; accept an int where a float is wanted, never a bool.
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise ConfigError(
-                f"{self.key(k)}: expected {kind.__name__}, got {type(value).__name__} {value!r}"
-            )
-        if check is not None:
-            problem = check(value)
-            if problem:
-                raise ConfigError(f"{self.key(k)}: {problem}, got {value!r}")
-        return value
-
-    def opt_str(self, k: str) -> str | None:
-        value = self.get(k, str, "")
-        return value or None
-
-    def opt_path(self, k: str, base: Path | None, must_exist: bool) -> Path | None:
-        value = self.opt_str(k)
-        if value is None:
-            return None
-        path = Path(value).expanduser()
-        if not path.is_absolute() and base is not None:
-            path = base / path
-        if must_exist and not path.is_file():
-            raise ConfigError(f"{self.key(k)}: file not found: {path}")
-        return path
-
-    def done(self) -> None:
-        if self.raw:
-            unknown = sorted(self.raw)[0]
-            raise ConfigError(f"{self.key(unknown)}: unknown key")
-
-
-def _range(lo: float, hi: float) -> Callable[[Any], str | None]:
-    def check(v: Any) -> str | None:
-        return None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}"
-
-    return check
-
-
-def _one_of(*choices: str) -> Callable[[str], str | None]:
-    def check(v: str) -> str | None:
-        return None if v in choices else "must be one of " + ", ".join(repr(c) for c in choices)
-
-    return check
-
-
-def _pattern(rx: re.Pattern[str], what: str) -> Callable[[str], str | None]:
-    def check(v: str) -> str | None:
-        return None if rx.match(v) else what
-
-    return check
 
 
 def default_device_id() -> str:
@@ -252,19 +81,18 @@ def _read_password(mqtt_password_file: Path | None, env: Mapping[str, str]) -> s
     return None
 
 
-def parse_config(
-    data: Mapping[str, Any], *, base: Path | None = None, env: Mapping[str, str] | None = None
-) -> Config:
-    """Validate a parsed TOML document; relative paths resolve against ``base``."""
-    env = os.environ if env is None else env
-    top = dict(data)
-
+def _device(top: dict[str, Any]) -> DeviceConfig:
+    """The [device] table."""
     dev = _Section("device", top.pop("device", None))
     device_id = dev.get("id", str, "", _pattern(_ID_RE, "must be 1-64 of A-Z a-z 0-9 _ -"))
     device_id = device_id or default_device_id()
     device = DeviceConfig(id=device_id, name=dev.get("name", str, f"microslip {device_id}"))
     dev.done()
+    return device
 
+
+def _camera(top: dict[str, Any], base: Path | None) -> CameraConfig:
+    """The [camera] table."""
     cam = _Section("camera", top.pop("camera", None))
     source = cam.get("source", str, "picamera2", lambda v: None if v else "must not be empty")
     if source not in ("picamera2", "synthetic"):
@@ -285,7 +113,11 @@ def parse_config(
         height=cam.get("height", int, 480, _range(64, 3456)),
     )
     cam.done()
+    return camera
 
+
+def _pipeline(top: dict[str, Any]) -> PipelineConfig:
+    """The [pipeline] table."""
     pipe = _Section("pipeline", top.pop("pipeline", None))
     pipeline = PipelineConfig(
         mesh=pipe.get("mesh", str, "468", _one_of("468", "478")),
@@ -293,7 +125,13 @@ def parse_config(
         idle_every=pipe.get("idle_every", int, 8, _range(1, 60)),
     )
     pipe.done()
+    return pipeline
 
+
+def _mqtt(
+    top: dict[str, Any], base: Path | None, env: Mapping[str, str], device_id: str
+) -> MqttConfig:
+    """The [mqtt] table."""
     mq = _Section("mqtt", top.pop("mqtt", None))
     if "password" in mq.raw:
         raise ConfigError(
@@ -350,7 +188,11 @@ def parse_config(
         ),
     )
     mq.done()
+    return mqtt
 
+
+def _state(top: dict[str, Any], base: Path | None) -> StateConfig:
+    """The [state] table."""
     st = _Section("state", top.pop("state", None))
     state_dir = st.opt_path("dir", base, must_exist=False) or default_state_dir()
     state = StateConfig(
@@ -359,11 +201,19 @@ def parse_config(
         synchronous=st.get("synchronous", str, "normal", _one_of("normal", "full")),
     )
     st.done()
+    return state
 
+
+def _events(top: dict[str, Any]) -> EventsConfig:
+    """The [events] table."""
     ev = _Section("events", top.pop("events", None))
     events = EventsConfig(include_motion=ev.get("include_motion", bool, False))
     ev.done()
+    return events
 
+
+def _web(top: dict[str, Any]) -> WebConfig:
+    """The [web] table."""
     wb = _Section("web", top.pop("web", None))
     web = WebConfig(
         enabled=wb.get("enabled", bool, False),
@@ -372,19 +222,29 @@ def parse_config(
         max_clients=wb.get("max_clients", int, 4, _range(1, 64)),
     )
     wb.done()
+    return web
 
+
+def parse_config(
+    data: Mapping[str, Any], *, base: Path | None = None, env: Mapping[str, str] | None = None
+) -> Config:
+    """Validate a parsed TOML document; relative paths resolve against ``base``."""
+    env = os.environ if env is None else env
+    top = dict(data)
+    device = _device(top)
+    cfg = Config(
+        device=device,
+        camera=_camera(top, base),
+        pipeline=_pipeline(top),
+        mqtt=_mqtt(top, base, env, device.id),
+        state=_state(top, base),
+        events=_events(top),
+        web=_web(top),
+    )
     if top:
         unknown = sorted(top)[0]
         raise ConfigError(f"{unknown}: unknown section or key")
-    return Config(
-        device=device,
-        camera=camera,
-        pipeline=pipeline,
-        mqtt=mqtt,
-        state=state,
-        events=events,
-        web=web,
-    )
+    return cfg
 
 
 def load_config(path: Path | str | None, *, env: Mapping[str, str] | None = None) -> Config:
