@@ -27,6 +27,7 @@ from edge.config import parse_config  # noqa: E402
 from edge.device.outbox import Outbox  # noqa: E402
 from edge.device.publisher import Publisher  # noqa: E402
 from edge.device.service import Service  # noqa: E402
+from edge.device.stats import Stats
 from edge.device.wiring import source_opener  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
 from edge.runtime.downloads import pyfeat_data_dir  # noqa: E402
@@ -68,11 +69,11 @@ class RssLog:
     def on_event(self, event: Any) -> None:
         pass
 
-    def on_stats(self, stats: dict[str, Any]) -> None:
-        stream_s = stats["frames"] / self.fps
-        self.samples.append((stream_s, float(stats["rss_mb"]), int(stats["slips_total"])))
-        print(f"  stream {stream_s / 60:6.1f} min  rss {stats['rss_mb']:6.1f} MB  "
-              f"fps {stats['fps']:6.1f}  slips {stats['slips_total']}", flush=True)  # fmt: skip
+    def on_stats(self, stats: Stats) -> None:
+        stream_s = stats.frames / self.fps
+        self.samples.append((stream_s, float(stats.rss_mb), int(stats.slips_total)))
+        print(f"  stream {stream_s / 60:6.1f} min  rss {stats.rss_mb:6.1f} MB  "
+              f"fps {stats.fps:6.1f}  slips {stats.slips_total}", flush=True)  # fmt: skip
 
 
 def main() -> int:

@@ -73,6 +73,16 @@ class PipelineResult:
     stage_times: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class StageSummary:
+    """How long one stage took over the recent frames (milliseconds)."""
+
+    median_ms: float
+    p99_ms: float
+    mean_ms: float
+    n: int
+
+
 class StageTimings:
     """Per-stage durations of the most recent frames, for medians and p99s in summaries."""
 
@@ -86,17 +96,17 @@ class StageTimings:
         for stage, seconds in times.items():
             self._times.setdefault(stage, deque(maxlen=self._keep)).append(seconds)
 
-    def summary(self) -> dict[str, dict[str, float]]:
-        """``{stage: {"median_ms", "p99_ms", "mean_ms", "n"}}`` over the kept frames."""
-        out: dict[str, dict[str, float]] = {}
+    def summary(self) -> dict[str, StageSummary]:
+        """Per stage, median/p99/mean milliseconds over the kept frames."""
+        out: dict[str, StageSummary] = {}
         for stage, values in self._times.items():
             a = np.fromiter(values, dtype=np.float64) * 1e3
-            out[stage] = {
-                "median_ms": float(np.median(a)),
-                "p99_ms": float(np.percentile(a, 99)),
-                "mean_ms": float(a.mean()),
-                "n": float(a.size),
-            }
+            out[stage] = StageSummary(
+                median_ms=float(np.median(a)),
+                p99_ms=float(np.percentile(a, 99)),
+                mean_ms=float(a.mean()),
+                n=int(a.size),
+            )
         return out
 
 

@@ -6,6 +6,7 @@ through a :class:`~edge.pipeline.Pipeline` and returns a :class:`ReplaySummary`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edge.errors import InputError
-from edge.pipeline import Pipeline, PipelineResult, StageTimings
+from edge.pipeline import Pipeline, PipelineResult, StageSummary, StageTimings
 from edge.types import FaceFrame, Frame
 
 if TYPE_CHECKING:
@@ -41,7 +42,7 @@ class ReplaySummary:
     dropped: int = 0
     bad_frames: int = 0
     events: int = 0
-    stage_timings: dict[str, dict[str, float]] = field(default_factory=dict)
+    stage_timings: dict[str, StageSummary] = field(default_factory=dict)
     wall_s: float = 0.0
     clip_s: float = 0.0
     stopped: bool = False
@@ -71,9 +72,7 @@ class ReplaySummary:
             out.append(f"  {'stage':<9}{'median':>10} {'p99':>8} {'mean':>8}")
             for stage in sorted(self.stage_timings, key=_stage_key):
                 t = self.stage_timings[stage]
-                out.append(
-                    f"  {stage:<9}{t['median_ms']:10.3f} {t['p99_ms']:8.3f} {t['mean_ms']:8.3f}"
-                )
+                out.append(f"  {stage:<9}{t.median_ms:10.3f} {t.p99_ms:8.3f} {t.mean_ms:8.3f}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,7 +85,7 @@ class ReplaySummary:
             "dropped": self.dropped,
             "bad_frames": self.bad_frames,
             "events": self.events,
-            "stage_timings": self.stage_timings,
+            "stage_timings": {k: dataclasses.asdict(v) for k, v in self.stage_timings.items()},
             "wall_s": self.wall_s,
             "clip_s": self.clip_s,
             "stopped": self.stopped,

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edge.config import load_config
+from edge.device.stats import Stats
 from edge.device.wiring import serve
 from edge.events import SlipEvent
 from edge.types import Face, FaceFrame, Frame
@@ -121,7 +122,7 @@ class PrintStored:
         sys.stdout.write(f"stored {event.id}\n")
         sys.stdout.flush()
 
-    def on_stats(self, stats: dict[str, Any]) -> None:
+    def on_stats(self, stats: Stats) -> None:
         pass
 
 

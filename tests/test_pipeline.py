@@ -37,7 +37,7 @@ def test_landmarks_only_on_a_real_clip(clips: Path) -> None:
         assert r.au_frames == () and r.events == ()
         assert {"detect", "crop", "mesh", "track", "faces"} <= set(r.stage_times)
     timing = pipe.timings.summary()
-    assert timing["mesh"]["n"] == 12 and timing["mesh"]["median_ms"] > 0
+    assert timing["mesh"].n == 12 and timing["mesh"].median_ms > 0
     assert pipe.finish() == []
 
 

@@ -23,6 +23,7 @@ from edge.device.notify import Notifier
 from edge.device.outbox import Outbox
 from edge.device.publisher import Publisher
 from edge.device.service import Service
+from edge.device.stats import Stats
 from edge.device.wiring import serve
 from edge.errors import ConfigError, InputError, ModelError, SourceError
 from edge.events import validate
@@ -355,7 +356,7 @@ def test_listener_hook_sees_events_and_stats(tmp_path: Path) -> None:
         def on_event(self, event: Any) -> None:
             seen["events"].append(event.id)
 
-        def on_stats(self, stats: dict[str, Any]) -> None:
+        def on_stats(self, stats: Stats) -> None:
             seen["stats"].append(stats)
 
     cfg = make_cfg(tmp_path, free_port())
@@ -366,7 +367,7 @@ def test_listener_hook_sees_events_and_stats(tmp_path: Path) -> None:
         svc.run()
         assert box.depth == 5  # no publisher: everything waits, durably
     assert seen["events"] == [e.id for e in proc.emitted]
-    assert seen["stats"][-1]["slips_total"] == 5
+    assert seen["stats"][-1].slips_total == 5
 
 
 def test_idle_duty_cycle_when_nobody_is_in_view(tmp_path: Path) -> None:
@@ -471,7 +472,7 @@ def test_full_disk_is_logged_counted_and_survived(
         assert svc.store_errors > 0 and box.depth + svc.store_errors == 31
         assert box.pending(1)[0].id == "old"
     assert "cannot store event" in caplog.text and "full" in caplog.text
-    assert svc.stats()["store_errors"] == svc.store_errors
+    assert svc.stats().store_errors == svc.store_errors
 
 
 def test_a_corrupt_model_stops_the_run_at_the_first_frame(tmp_path: Path) -> None:

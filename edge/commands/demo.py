@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from edge.device.stats import Stats
 from edge.device.topics import events_topic, status_topic
 from edge.errors import MicroslipError, SourceError
 
@@ -119,7 +120,7 @@ class _Collect:
     def on_event(self, event: Any) -> None:
         self.ids.add(event.id)
 
-    def on_stats(self, stats: dict[str, Any]) -> None:
+    def on_stats(self, stats: Stats) -> None:
         pass
 
 
@@ -199,6 +200,6 @@ def _summary(service: Any, printer: _Printer, collect: _Collect, clip: Path, wal
         print(
             f"  offset->store  median {lat[len(lat) // 2]:.0f} ms (spotter confirmation included)"
         )
-    print(f"  memory         {st['rss_mb']:.0f} MB RSS")
+    print(f"  memory         {st.rss_mb:.0f} MB RSS")
     if len(printer.ids) < len(collect.ids):
         print("  some events did not arrive in time; they stay in the outbox", file=sys.stderr)

@@ -22,6 +22,7 @@ from typing import Any
 from edge.config import Config
 from edge.device.discovery import discovery_payload, discovery_topic
 from edge.device.outbox import Outbox, Pending
+from edge.device.stats import Stats
 from edge.device.topics import stats_topic, status_topic
 from edge.errors import ConfigError
 
@@ -182,10 +183,12 @@ class Publisher:
         self._client = None
 
     # ------------------------------------------------------------------ publishing
-    def publish_stats(self, stats: dict[str, Any]) -> None:
+    def publish_stats(self, stats: Stats) -> None:
         """Send one stats document (QoS 0, not retained); skipped while disconnected."""
         if self._client is not None and self.connected.is_set():
-            self._client.publish(stats_topic(self.cfg.base_topic), json.dumps(stats), qos=0)
+            self._client.publish(
+                stats_topic(self.cfg.base_topic), json.dumps(stats.to_dict()), qos=0
+            )
 
     def publish_discovery(self) -> None:
         """(Re)send the Home Assistant device-discovery document."""

@@ -45,6 +45,7 @@ __all__ = [
     "cpu_temperature_c",
     "rss_mb",
 ]
+from edge.device.stats import Stats
 from edge.device.topics import events_topic
 
 log = logging.getLogger(__name__)
@@ -311,7 +312,7 @@ class Service:
                 return wall
         return None
 
-    def stats(self, now: float | None = None) -> dict[str, Any]:
+    def stats(self, now: float | None = None) -> Stats:
         """The stats document published on ``<prefix>/<id>/stats``."""
         now = time.monotonic() if now is None else now
         iv = self._interval
@@ -320,38 +321,38 @@ class Service:
             self._slip_times.popleft()
         n = max(iv.processed, 1)
         src = self._source
-        return {
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "device": self.cfg.device.id,
-            "uptime_s": round(now - self._started, 1),
-            "fps": round(iv.processed / span, 2),
-            "capture_fps": round(iv.captured / span, 2),
-            "frames": self.frames,
-            "dropped_frames": self.dropped_frames,
-            "dropped_handoff": self._slot.dropped,
-            "bad_frames": self._bad_done + (src.bad_frames if src is not None else 0),
-            "overruns": self.overruns,
-            "idle_skipped": self.idle_skipped,
-            "failed_frames": self.failed_frames,
-            "process_ms": round(1000.0 * iv.process_s / n, 2),
-            "stage_ms": {k: round(1000.0 * v / n, 3) for k, v in iv.stages.items()},
-            "faces": self.faces,
-            "slips_total": self.slips,
-            "slips_last_hour": len(self._slip_times),
-            "outbox_depth": self.outbox.depth,
-            "outbox_dropped": self.outbox.dropped,
-            "store_errors": self.store_errors,
-            "cpu_temperature_c": cpu_temperature_c(),
-            "rss_mb": round(rss_mb(), 1),
-        }
+        return Stats(
+            time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            device=self.cfg.device.id,
+            uptime_s=round(now - self._started, 1),
+            fps=round(iv.processed / span, 2),
+            capture_fps=round(iv.captured / span, 2),
+            frames=self.frames,
+            dropped_frames=self.dropped_frames,
+            dropped_handoff=self._slot.dropped,
+            bad_frames=self._bad_done + (src.bad_frames if src is not None else 0),
+            overruns=self.overruns,
+            idle_skipped=self.idle_skipped,
+            failed_frames=self.failed_frames,
+            process_ms=round(1000.0 * iv.process_s / n, 2),
+            stage_ms={k: round(1000.0 * v / n, 3) for k, v in iv.stages.items()},
+            faces=self.faces,
+            slips_total=self.slips,
+            slips_last_hour=len(self._slip_times),
+            outbox_depth=self.outbox.depth,
+            outbox_dropped=self.outbox.dropped,
+            store_errors=self.store_errors,
+            cpu_temperature_c=cpu_temperature_c(),
+            rss_mb=round(rss_mb(), 1),
+        )
 
     def _tick_stats(self, now: float) -> None:
         stats = self.stats(now)
-        self.fps = float(stats["fps"])
+        self.fps = stats.fps
         self._interval = _Interval(start=now)
         self.notifier.status(
-            f"{stats['fps']:.1f} fps, {stats['faces']} face(s), {stats['slips_total']} slips, "
-            f"{stats['dropped_frames']} dropped, outbox {stats['outbox_depth']}"
+            f"{stats.fps:.1f} fps, {stats.faces} face(s), {stats.slips_total} slips, "
+            f"{stats.dropped_frames} dropped, outbox {stats.outbox_depth}"
         )
         if self.sink is not None:
             self.sink.publish_stats(stats)

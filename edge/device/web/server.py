@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit
 
+from edge.device.stats import Stats
 from edge.events import SlipEvent, event_to_dict
 from edge.events.motion import layout
 
@@ -83,9 +84,9 @@ class LiveHub:
         """ServiceListener hook: a slip was stored."""
         self.publish_event(event)
 
-    def on_stats(self, stats: Mapping[str, Any]) -> None:
-        """ServiceListener hook: a stats tick."""
-        self.update_stats(stats)
+    def on_stats(self, stats: Stats) -> None:
+        """ServiceListener hook: a stats tick (JSON from here on)."""
+        self.update_stats(stats.to_dict())
 
     def _push(self, name: str, data: Any) -> None:
         for c in self._clients:
