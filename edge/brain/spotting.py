@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edge.brain.au_evidence import au_evidence
 from edge.brain.au_geometry import PROTOTYPES
 from edge.brain.resample import GridResampler
 from edge.errors import ModelError
@@ -34,7 +35,7 @@ from edge.types import AUFrame
 log = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
-MOVED_AT = 0.25  # feature units (1.0 = full-strength action): an AU "moved" above this
+PRE_ONSET_FRAMES = 15  # grid frames (0.5 s) before an onset: the track's own still-face noise
 MAX_EVENT_S = 6.0  # longer than any macro-expression: cut and emitted as macro
 LOW_RATE_HZ = 20.0
 # The neutral baseline of a new track is not settled yet: no slip may start this early.
@@ -321,16 +322,9 @@ class Spotter:
         proto = self._proto_idx.get(emotion) or list(range(len(names)))
         energy = np.clip(xs[:, proto], 0, None).sum(1)
         apex_i = int(np.argmax(energy))
-        peaks = xs.max(0)
-        moved = [(names[i], round(float(peaks[i]), 3)) for i in range(len(names))
-                 if names[i].startswith("AU") and peaks[i] >= MOVED_AT]  # fmt: skip
-        fired = {names[i].split("_")[0] for i in proto if peaks[i] >= MOVED_AT}
-        partial = fired != set(PROTOTYPES[emotion])
-        left = float(sum(max(0.0, peaks[i]) for i in proto if names[i].endswith("_L")))
-        right = float(sum(max(0.0, peaks[i]) for i in proto if names[i].endswith("_R")))
-        laterality = "both"
-        if max(left, right) >= MOVED_AT and min(left, right) < 0.5 * max(left, right):
-            laterality = "left" if left > right else "right"
+        # action units, intensity, laterality, partial: calibrated evidence (edge.brain.au_evidence)
+        pre = [h.x for h in tr.history if h.t_ns < frames[0].t_ns][-PRE_ONSET_FRAMES:]
+        aus = au_evidence(names, xs, np.stack(pre) if pre else xs[:0], emotion)
         onset, apex, offset = frames[0].t_ns, frames[apex_i].t_ns, frames[-1].t_ns
         lag = timedelta(microseconds=(tr.last_t - apex) / 1e3)
         wall = (self._clock() - lag).astimezone(UTC)
@@ -346,10 +340,10 @@ class Spotter:
             onset_ns=onset,
             apex_ns=apex,
             offset_ns=offset,
-            intensity=round(float(np.clip(xs[apex_i, proto].max(), 0.0, 1.0)), 3),
-            action_units=tuple(moved),
-            laterality=laterality,
-            partial=partial,
+            intensity=aus.intensity,
+            action_units=aus.action_units,
+            laterality=aus.laterality,
+            partial=aus.partial,
             time=wall.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             models=(self.model_ref,),
         )
