@@ -22,6 +22,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "models",
     "eval",
+    "practice",
 )
 
 log = logging.getLogger(__name__)

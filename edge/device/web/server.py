@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from edge.device.stats import Stats
@@ -32,6 +32,16 @@ STATIC: Mapping[str, str] = {
 # No third-party origin is ever needed: the page and its scripts come from this server only.
 _CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; frame-ancestors 'none'"
 KEEPALIVE_S = 15.0
+
+
+class PracticeRoutes(Protocol):
+    """The practice trainer's routes (``edge.practice.PracticeAPI``), served beside the page."""
+
+    max_body: int
+
+    def handle(
+        self, method: str, path: str, query: str, body: bytes | None
+    ) -> tuple[int, str, bytes] | None: ...
 
 
 class _Client:
@@ -166,6 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "microslip"
     protocol_version = "HTTP/1.1"
     hub: LiveHub  # set on the subclass made per server
+    practice: PracticeRoutes | None = None  # /practice and /api/practice/* when set
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
         log.debug("web: %s " + format, self.address_string(), *args)
@@ -206,15 +217,56 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(layout())
             elif path == "/api/stream" and self.command == "GET":
                 self._stream()
-            else:
+            elif not self._practice(path, None):
                 self._send(404, b"not found\n", "text/plain; charset=utf-8")
         except (BrokenPipeError, ConnectionResetError, TimeoutError) as exc:
             log.debug("web: client went away: %s", exc)
             self.close_connection = True
 
     def _refuse(self) -> None:
+        path = urlsplit(self.path).path
+        if self.practice is not None and path.startswith(("/api/practice/", "/practice")):
+            try:
+                body = self._body() if self.command == "POST" else None
+                if body is None and self.command == "POST":
+                    return  # _body() has answered (411/413)
+                if self._practice(path, body):
+                    return
+            except (BrokenPipeError, ConnectionResetError, TimeoutError) as exc:
+                log.debug("web: client went away: %s", exc)
+                self.close_connection = True
+                return
         self.close_connection = True
         self._send(405, b"method not allowed\n", "text/plain; charset=utf-8")
+
+    def _body(self) -> bytes | None:
+        """The request body, or None after answering 411/413 (the body is never read then)."""
+        assert self.practice is not None
+        length = self.headers.get("Content-Length")
+        if length is None or not length.isdigit():
+            self.close_connection = True
+            self._json_error(411, "a body needs a Content-Length")
+            return None
+        if int(length) > self.practice.max_body:
+            self.close_connection = True  # the unread body must not be parsed as a request
+            self._json_error(413, f"body over {self.practice.max_body} bytes")
+            return None
+        return self.rfile.read(int(length))
+
+    def _json_error(self, code: int, message: str) -> None:
+        body = json.dumps({"error": message, "status": code}).encode()
+        self._send(code, body, "application/json")
+
+    def _practice(self, path: str, body: bytes | None) -> bool:
+        """Serve a practice route; False when the path is not one (or practice is off)."""
+        if self.practice is None:
+            return False
+        reply = self.practice.handle(self.command, path, urlsplit(self.path).query, body)
+        if reply is None:
+            return False
+        status, ctype, data = reply
+        self._send(status, data, ctype, cache=status == 200 and path.startswith("/practice/"))
+        return True
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
@@ -252,8 +304,15 @@ class _Handler(BaseHTTPRequestHandler):
 class WebServer:
     """The live page on its own daemon threads; start() never raises on a busy port."""
 
-    def __init__(self, hub: LiveHub, bind: str = "127.0.0.1", port: int = 8088) -> None:
+    def __init__(
+        self,
+        hub: LiveHub,
+        bind: str = "127.0.0.1",
+        port: int = 8088,
+        practice: PracticeRoutes | None = None,
+    ) -> None:
         self.hub = hub
+        self.practice = practice
         self.bind = bind
         self.port = port
         self._httpd: ThreadingHTTPServer | None = None
@@ -261,7 +320,7 @@ class WebServer:
 
     def start(self) -> bool:
         """Listen and serve in a thread; log one clear error and return False if it cannot."""
-        handler = type("Handler", (_Handler,), {"hub": self.hub})
+        handler = type("Handler", (_Handler,), {"hub": self.hub, "practice": self.practice})
         try:
             httpd = ThreadingHTTPServer((self.bind, self.port), handler)
         except OSError as exc:
