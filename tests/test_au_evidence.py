@@ -18,6 +18,7 @@ from edge.brain.au_geometry import AU_NAMES
 from edge.brain.features import FEATURE_NAMES, FeatureExtractor
 from edge.face.tracker import FaceTracker
 from edge.sources import open_source
+from edge.types import Frame
 
 CAL = default_calibration()
 N = len(FEATURE_NAMES)
@@ -142,15 +143,30 @@ def test_other_calibrations_load_from_their_dict() -> None:
     assert not any(n.startswith("AU12") for n, _ in ev.action_units)
 
 
+def clip_features(clip: Path, models: Path, warp: bool = False) -> np.ndarray:
+    """Features of a clip through the real tracker; ``warp``: rotated 30 degrees, half size,
+    darkened to 40 % with sensor-like noise."""
+    import cv2
+
+    tracker, fx = FaceTracker(mesh="468", max_faces=1, models_dir=models), FeatureExtractor()
+    rng = np.random.default_rng(0)
+    rows = []
+    with open_source(str(clip)) as src:
+        for frame in src:
+            if warp:
+                h, w = frame.image.shape[:2]
+                m = cv2.getRotationMatrix2D((w / 2, h / 2), 30.0, 0.5)
+                img = cv2.warpAffine(frame.image, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+                img = img.astype(np.float32) * 0.4 + rng.normal(0.0, 6.0, img.shape)
+                frame = Frame(frame.index, frame.t_ns, np.clip(img, 0, 255).astype(np.uint8))
+            rows += [f.values for f in fx.update(tracker.process(frame))]
+    return np.stack(rows)
+
+
 @pytest.fixture(scope="module")
 def smile_features(pyfeat_dir: Path, face_models: Path) -> np.ndarray:
     """Features of single_face.mp4 (neutral 0-15, smile from 16) through the real pipeline."""
-    tracker, fx = FaceTracker(mesh="468", max_faces=1, models_dir=face_models), FeatureExtractor()
-    rows = []
-    with open_source(str(pyfeat_dir / "single_face.mp4")) as src:
-        for frame in src:
-            rows += [f.values for f in fx.update(tracker.process(frame))]
-    return np.stack(rows)
+    return clip_features(pyfeat_dir / "single_face.mp4", face_models)
 
 
 @pytest.mark.slow
@@ -165,6 +181,17 @@ def test_real_smile_lists_au12_and_au6_on_top(smile_features: np.ndarray) -> Non
     assert not any(n.startswith(("AU14", "AU15", "AU24")) for n in listed)
     assert all(0.8 <= listed[c] <= 4.0 for c in ("AU6_L", "AU6_R", "AU12_L", "AU12_R"))
     assert ev.intensity >= 0.8 and not ev.partial and ev.laterality == "both"
+
+
+@pytest.mark.slow
+def test_real_smile_rotated_small_and_dark_keeps_au12_and_au6_on_top(
+    pyfeat_dir: Path, face_models: Path
+) -> None:
+    f = clip_features(pyfeat_dir / "single_face.mp4", face_models, warp=True)
+    assert len(f) == 72
+    ev = au_evidence(FEATURE_NAMES, f[16:41], f[1:16], "happiness")
+    assert {n.split("_")[0] for n, _ in ev.action_units[:4]} == {"AU6", "AU12"}
+    assert au_evidence(FEATURE_NAMES, f[9:15], f[1:9], "happiness").action_units == ()
 
 
 @pytest.mark.slow
