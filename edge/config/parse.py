@@ -21,6 +21,7 @@ from edge.config.sections import (
     Config,
     DeviceConfig,
     EventsConfig,
+    MetricsConfig,
     MqttConfig,
     PipelineConfig,
     StateConfig,
@@ -225,6 +226,18 @@ def _web(top: dict[str, Any]) -> WebConfig:
     return web
 
 
+def _metrics(top: dict[str, Any]) -> MetricsConfig:
+    """The [metrics] table."""
+    mt = _Section("metrics", top.pop("metrics", None))
+    metrics = MetricsConfig(
+        enabled=mt.get("enabled", bool, False),
+        bind=mt.get("bind", str, "127.0.0.1", _pattern(_BIND_RE, "must be an IP address or host")),
+        port=mt.get("port", int, 9108, _range(0, 65535)),
+    )
+    mt.done()
+    return metrics
+
+
 def parse_config(
     data: Mapping[str, Any], *, base: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Config:
@@ -240,6 +253,7 @@ def parse_config(
         state=_state(top, base),
         events=_events(top),
         web=_web(top),
+        metrics=_metrics(top),
     )
     if top:
         unknown = sorted(top)[0]

@@ -57,6 +57,15 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """``[metrics]``: Prometheus /metrics (edge/device/metrics.py), off by default, loopback."""
+
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = 9108  # 0 = any free port (tests)
+
+
+@dataclass(frozen=True, slots=True)
 class MqttConfig:
     """``[mqtt]``: broker, identity, TLS and topics."""
 
@@ -102,6 +111,7 @@ class Config:
     state: StateConfig
     events: EventsConfig = EventsConfig(include_motion=False)
     web: WebConfig = WebConfig()
+    metrics: MetricsConfig = MetricsConfig()
     path: Path | None = None
 
     @property

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge.config import Config
 from edge.device.handoff import Item, LatestFrame
@@ -47,6 +47,9 @@ __all__ = [
 ]
 from edge.device.stats import Stats
 from edge.device.topics import events_topic
+
+if TYPE_CHECKING:  # never at run time: prometheus_client is imported only when enabled
+    from edge.device.metrics import LoopMetrics
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +99,7 @@ class Service:
         self._stop = threading.Event()
         self._listeners: list[ServiceListener] = []
         self.web: Any = None  # edge.device.web.WebServer when [web] enabled (start_web)
+        self.metrics: LoopMetrics | None = None  # [metrics] enabled: edge.device.metrics
         self._source: Source | None = None
         self._source_dropped_done = 0
         self._bad_done = 0
@@ -268,6 +272,8 @@ class Service:
             result = self.processor.process(item)
         dt = time.perf_counter() - t
         self.process_s_total += dt
+        if self.metrics is not None:  # plain counter bumps; the scrape does the rest
+            self.metrics.observe(dt, result.stage_times)
         self.frames += 1
         self.faces = len(result.face_frame.faces)
         if self.faces:

@@ -65,6 +65,7 @@ def serve(
     for listener in listeners:
         service.add_listener(listener)
     web = start_web(cfg, service)
+    metrics = start_metrics(cfg, service, publisher)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, frame: service.stop())
@@ -76,6 +77,8 @@ def serve(
         lock.close()
         if web is not None:
             web.stop()
+        if metrics is not None:
+            metrics.stop()
     return service
 
 
@@ -120,3 +123,12 @@ def start_web(cfg: Config, service: Service) -> Any:
     service.add_listener(hub)
     service.web = server
     return server
+
+
+def start_metrics(cfg: Config, service: Service, publisher: Any) -> Any:
+    """Serve Prometheus /metrics when ``[metrics] enabled``; a busy port is logged, never fatal."""
+    if not cfg.metrics.enabled:
+        return None  # prometheus_client never imported, the loop never hooked: zero cost
+    from edge.device.metrics import attach_metrics
+
+    return attach_metrics(cfg, service, publisher)
