@@ -293,3 +293,17 @@ def test_cli_serves_the_page_without_a_camera_and_stops_cleanly(tmp_path: Path) 
             proc.kill()
             proc.wait(10)
     assert (tmp_path / "practice.db").is_file()
+
+
+def test_unanswered_rounds_are_bounded(tmp_path: Path) -> None:
+    api = PracticeAPI(Store(tmp_path / "practice.db"), seed=2, max_pending=8)
+    ids = []
+    for _ in range(12):
+        reply = api.handle("GET", "/api/practice/next", "person=ann", None)
+        assert reply is not None
+        ids.append(json.loads(reply.body)["id"])
+    assert api.truth_of(ids[0]) is None and api.truth_of(ids[-1]) is not None
+    body = json.dumps({"id": ids[0], "answer": "none", "person": "ann"}).encode()
+    late = api.handle("POST", "/api/practice/answer", "", body)
+    assert late is not None and late.status == 404  # the oldest was let go
+    api.store.close()

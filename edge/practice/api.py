@@ -7,6 +7,7 @@ A bad request gets a 4xx JSON ``{"error": ...}`` and changes nothing. See docs/p
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import secrets
@@ -87,7 +88,7 @@ class PracticeAPI:
         store: Store,
         *,
         seed: int | None = None,
-        max_pending: int = 512,
+        max_pending: int = 256,
         pending_ttl_s: float = 3600.0,
     ) -> None:
         self.store = store
@@ -143,7 +144,10 @@ class PracticeAPI:
             rnd = self._deal(coach, deck)
             rid = secrets.token_urlsafe(9)
             self._expire()
-            self._pending[rid] = _Pending(rnd, person, coach.level, time.monotonic())
+            # Kept without its motion (a dealt round's motion is ~1 MB of Python ints): what
+            # an answer needs is the card and where the slip was.
+            kept = dataclasses.replace(rnd, motion={})
+            self._pending[rid] = _Pending(kept, person, coach.level, time.monotonic())
         out = {
             "id": rid,
             "deck": deck,
