@@ -117,7 +117,7 @@ def calibrate_aus(resp: dict[str, F64], cols: list[str]) -> dict[str, dict[str, 
         own = REFERENCE_AU[base]
         self_r = float(np.mean(resp[own][idx]))
         others = {r: float(np.mean(resp[r][idx])) for r in reals if r != own}
-        rival, rival_r = max(others.items(), key=lambda kv: kv[1] * np.sign(self_r or 1.0))
+        rival, rival_r = max(others.items(), key=lambda kv: kv[1])
         ratio = self_r / rival_r if rival_r > 0 else float("inf")
         if base in GEOMETRIC_DIRECT:
             tier, reason = "direct", "direct measurement; reference entangles it with AU26"
