@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.device.service import rss_mb  # noqa: E402
+from edge.device.sysinfo import rss_mb  # noqa: E402
 from edge.device.web.server import LiveHub, WebServer  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
 from edge.runtime.downloads import pyfeat_data_dir  # noqa: E402

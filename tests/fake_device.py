@@ -21,6 +21,7 @@ from edge.config import load_config
 from edge.device.stats import Stats
 from edge.device.wiring import serve
 from edge.events import SlipEvent
+from edge.sources.base import FrameClock, SourceBase
 from edge.types import Face, FaceFrame, Frame
 from tests.broker import make_event
 
@@ -36,22 +37,25 @@ class Step:
     stage_times: dict[str, float] = field(default_factory=dict)
 
 
-class TickSource:
+class TickSource(SourceBase):
     """``frames`` tiny frames at ``fps`` with sensor-like timestamps (a FrameSource)."""
 
+    name = "ticks"
+
     def __init__(self, fps: float, frames: int, skip: frozenset[int] = frozenset()) -> None:
-        self.fps = fps
+        self._fps = fps
+        self._clock = FrameClock(fps)
         self.frames = frames
         self.skip = skip
-        self.dropped = len(skip)
-        self.bad_frames = 0
         self.closed = False
 
     def __iter__(self) -> Iterator[Frame]:
         for i in range(self.frames):
             if i not in self.skip:
                 # starts at 1 s, like a sensor clock, so the first event's onset is positive
-                yield Frame(index=i, t_ns=10**9 + round(i * 1e9 / self.fps), image=_IMAGE)
+                t_ns = 10**9 + round(i * 1e9 / self._fps)
+                self._clock.observe(t_ns)
+                yield Frame(index=i, t_ns=t_ns, image=_IMAGE)
 
     def close(self) -> None:
         self.closed = True

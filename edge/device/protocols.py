@@ -7,7 +7,7 @@ Fakes in tests and the real classes (``edge.pipeline.Pipeline``, ``edge.sources`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from edge.device.stats import Stats
 from edge.events import SlipEvent
@@ -31,19 +31,6 @@ class Processor(Protocol):
     def process(self, frame: Frame) -> StepResult: ...
     def process_faces(self, face_frame: FaceFrame) -> StepResult: ...
     def finish(self) -> Sequence[SlipEvent]: ...
-
-
-class Source(Protocol):
-    """A frame source as ``edge.sources.open_source`` returns it."""
-
-    @property
-    def fps(self) -> float: ...
-    @property
-    def dropped(self) -> int: ...
-    @property
-    def bad_frames(self) -> int: ...
-    def __iter__(self) -> Any: ...
-    def close(self) -> None: ...
 
 
 class EventSink(Protocol):

@@ -28,28 +28,19 @@ from edge.config import Config
 from edge.device.handoff import Item, LatestFrame
 from edge.device.notify import Notifier
 from edge.device.outbox import Outbox, OutboxError
-from edge.device.protocols import EventSink, Processor, ServiceListener, Source, StepResult
+from edge.device.protocols import EventSink, Processor, ServiceListener
 from edge.device.sysinfo import cpu_temperature_c, rss_mb
 from edge.errors import ModelError
 from edge.events import SlipEvent, event_to_json
 from edge.types import FaceFrame
 
-__all__ = [
-    "EventSink",
-    "LatestFrame",
-    "Processor",
-    "Service",
-    "ServiceListener",
-    "Source",
-    "StepResult",
-    "cpu_temperature_c",
-    "rss_mb",
-]
+__all__ = ["Service"]
 from edge.device.stats import Stats
 from edge.device.topics import events_topic
 
 if TYPE_CHECKING:  # never at run time: prometheus_client is imported only when enabled
     from edge.device.metrics import LoopMetrics
+from edge.sources.base import Source
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +67,7 @@ class Service:
         self,
         cfg: Config,
         processor: Processor,
-        open_source: Callable[[], Source],
+        open_source: Callable[[], Source[Any]],
         outbox: Outbox,
         sink: EventSink | None,
         *,
@@ -100,7 +91,7 @@ class Service:
         self._listeners: list[ServiceListener] = []
         self.web: Any = None  # edge.device.web.WebServer when [web] enabled (start_web)
         self.metrics: LoopMetrics | None = None  # [metrics] enabled: edge.device.metrics
-        self._source: Source | None = None
+        self._source: Source[Any] | None = None
         self._source_dropped_done = 0
         self._bad_done = 0
         self.capture_error: BaseException | None = None

