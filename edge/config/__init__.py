@@ -21,6 +21,7 @@ from edge.config.sections import (
     MetricsConfig,
     MqttConfig,
     PipelineConfig,
+    PracticeConfig,
     StateConfig,
     WebConfig,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "MetricsConfig",
     "MqttConfig",
     "PipelineConfig",
+    "PracticeConfig",
     "StateConfig",
     "WebConfig",
     "default_device_id",

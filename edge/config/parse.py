@@ -24,6 +24,7 @@ from edge.config.sections import (
     MetricsConfig,
     MqttConfig,
     PipelineConfig,
+    PracticeConfig,
     StateConfig,
     WebConfig,
 )
@@ -238,6 +239,17 @@ def _metrics(top: dict[str, Any]) -> MetricsConfig:
     return metrics
 
 
+def _practice(top: dict[str, Any]) -> PracticeConfig:
+    """The [practice] table."""
+    pr = _Section("practice", top.pop("practice", None))
+    practice = PracticeConfig(
+        library_max=pr.get("library_max", int, 500, _range(0, 100_000)),
+        library_days=pr.get("library_days", float, 30.0, _range(0.01, 3650)),
+    )
+    pr.done()
+    return practice
+
+
 def parse_config(
     data: Mapping[str, Any], *, base: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Config:
@@ -254,6 +266,7 @@ def parse_config(
         events=_events(top),
         web=_web(top),
         metrics=_metrics(top),
+        practice=_practice(top),
     )
     if top:
         unknown = sorted(top)[0]

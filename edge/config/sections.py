@@ -57,6 +57,14 @@ class WebConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PracticeConfig:
+    """``[practice]``: this device's slips kept for the practice page (edge/practice)."""
+
+    library_max: int = 500  # slips kept (with [events] include_motion); 0 keeps none
+    library_days: float = 30.0  # older slips are forgotten
+
+
+@dataclass(frozen=True, slots=True)
 class MetricsConfig:
     """``[metrics]``: Prometheus /metrics (edge/device/metrics.py), off by default, loopback."""
 
@@ -112,6 +120,7 @@ class Config:
     events: EventsConfig = EventsConfig(include_motion=False)
     web: WebConfig = WebConfig()
     metrics: MetricsConfig = MetricsConfig()
+    practice: PracticeConfig = PracticeConfig()
     path: Path | None = None
 
     @property

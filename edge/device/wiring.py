@@ -7,6 +7,7 @@ until the service stops and returns it (for its counters).
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -19,6 +20,8 @@ from edge.device.outbox import Outbox
 from edge.device.service import Processor, Service, ServiceListener, Source
 from edge.device.sysinfo import cpu_temperature_c
 from edge.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def source_opener(cfg: Config) -> Callable[[], Source]:
@@ -66,6 +69,7 @@ def serve(
         service.add_listener(listener)
     web = start_web(cfg, service)
     metrics = start_metrics(cfg, service, publisher)
+    library = start_library(cfg, service)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, frame: service.stop())
@@ -79,6 +83,8 @@ def serve(
             web.stop()
         if metrics is not None:
             metrics.stop()
+        if library is not None:
+            library.close()
     return service
 
 
@@ -117,7 +123,7 @@ def start_web(cfg: Config, service: Service) -> Any:
 
     hub = LiveHub(max_clients=cfg.web.max_clients)
     hub.set_status("online")
-    server = WebServer(hub, bind=cfg.web.bind, port=cfg.web.port)
+    server = WebServer(hub, bind=cfg.web.bind, port=cfg.web.port, practice=_practice(cfg))
     if not server.start():
         return None
     service.add_listener(hub)
@@ -132,3 +138,30 @@ def start_metrics(cfg: Config, service: Service, publisher: Any) -> Any:
     from edge.device.metrics import attach_metrics
 
     return attach_metrics(cfg, service, publisher)
+
+
+def _practice(cfg: Config) -> Any:
+    """The practice trainer for the live page (/practice); None if its database cannot open."""
+    from edge.practice import PracticeAPI, Store
+
+    try:
+        return PracticeAPI(Store(cfg.state.dir / "practice.db"))
+    except (OSError, sqlite3.Error) as exc:
+        log.error("web: practice page disabled: cannot open %s: %s", cfg.state.dir, exc)
+        return None
+
+
+def start_library(cfg: Config, service: Service) -> Any:
+    """Keep the device's slips with motion for practice ([practice] library_max, _days)."""
+    if not cfg.events.include_motion or cfg.practice.library_max == 0:
+        return None  # no motion to keep: nothing imported, no thread
+    from edge.practice import SlipLibrary, Store
+
+    try:
+        store = Store(cfg.state.dir / "practice.db")
+    except (OSError, sqlite3.Error) as exc:
+        log.error("practice: slips are not kept: cannot open %s: %s", cfg.state.dir, exc)
+        return None
+    library = SlipLibrary(store, cfg.practice.library_max, cfg.practice.library_days * 86400)
+    service.add_listener(library)
+    return library
