@@ -66,3 +66,33 @@ def test_practice_config_is_validated(section: dict[str, Any], message: str) -> 
     assert cfg.practice.library_max == 0
     with pytest.raises(ConfigError, match=message):
         parse_config({"device": {"id": "d"}, "practice": section}, env={})
+
+
+def test_the_live_page_serves_practice_beside_it(tmp_path: Path) -> None:
+    import http.client
+    import json
+
+    from edge.device.wiring import start_web
+
+    cfg = parse_config(
+        {"device": {"id": "webdev"}, "camera": {"source": "synthetic", "fps": 100},
+         "state": {"dir": str(tmp_path / "state")}, "web": {"enabled": True, "port": 0}},
+        env={},
+    )  # fmt: skip
+    box = Outbox(tmp_path / "o.db")
+    svc = Service(cfg, SlipEveryFrame(0), lambda: TickSource(100, 10), box, None)
+    web = start_web(cfg, svc)
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", web.port, timeout=10)
+        for path in ("/", "/practice"):
+            conn.request("GET", path)
+            r = conn.getresponse()
+            assert r.status == 200 and b"microslip" in r.read()
+        conn.request("GET", "/api/practice/next?person=dev")
+        r = conn.getresponse()
+        assert r.status == 200 and json.loads(r.read())["deck"] == "builtin"
+        conn.close()
+    finally:
+        web.stop()
+        box.close()
+    assert (tmp_path / "state" / "practice.db").is_file()

@@ -285,6 +285,10 @@ class PracticeAPI:
                 break
             del self._pending[rid]
 
+    def close(self) -> None:
+        """Close the store (the web server does when it stops)."""
+        self.store.close()
+
     def truth_of(self, round_id: str) -> str | None:
         """The truth of a dealt, unanswered round (for tests and the benchmark's player)."""
         with self._lock:

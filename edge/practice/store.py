@@ -89,7 +89,7 @@ class Store:
             yield self._db
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (again is harmless)."""
         with self._lock:
             self._db.close()
 

@@ -43,6 +43,8 @@ class PracticeRoutes(Protocol):
         self, method: str, path: str, query: str, body: bytes | None
     ) -> tuple[int, str, bytes] | None: ...
 
+    def close(self) -> None: ...
+
 
 class _Client:
     """One connected page: a bounded queue of (event name, payload to serialise)."""
@@ -357,3 +359,5 @@ class WebServer:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self.practice is not None:
+            self.practice.close()  # the server owns the trainer it serves
