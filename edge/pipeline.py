@@ -17,7 +17,7 @@ import numpy as np
 
 from edge.errors import MicroslipError
 from edge.events import MotionRecorder, with_motion
-from edge.types import AUFrame, FaceFrame, Frame
+from edge.types import Appearance, AUFrame, FaceFrame, Frame
 
 if TYPE_CHECKING:
     from edge.events import SlipEvent
@@ -35,10 +35,22 @@ class FaceStage(Protocol):
         ...
 
 
+class AppearanceStep(Protocol):
+    """What the pipeline needs from ``edge.brain.appearance.AppearanceStage``."""
+
+    def observe(self, frame: Frame, face_frame: FaceFrame) -> tuple[Appearance, ...]:
+        """Readings of the faces due for one this frame."""
+        ...
+
+    def end_track(self, track_id: int) -> None:
+        """Forget a lost track."""
+        ...
+
+
 class FeatureStage(Protocol):
     """What the pipeline needs from ``edge.brain.features.FeatureExtractor``."""
 
-    def update(self, face_frame: FaceFrame) -> list[AUFrame]:
+    def update(self, face_frame: FaceFrame, appearance: Sequence[Appearance] = ()) -> list[AUFrame]:
         """One AUFrame per tracked face."""
         ...
 
@@ -136,8 +148,10 @@ class Pipeline:
         features: FeatureStage | None = None,
         spotter: SpotStage | None = None,
         include_motion: bool = False,
+        appearance: bool | AppearanceStep = True,
     ) -> None:
-        """Build the stages; ``tracker``/``features``/``spotter`` may be given ready-made."""
+        """Build the stages; ``tracker``/``features``/``spotter``/``appearance`` may be given
+        ready-made (``appearance=False``: geometry only, the events say so)."""
         if str(mesh) not in ("468", "478"):
             raise MicroslipError(f"mesh must be 468 or 478, got {mesh!r}")
         self.device_id = device_id
@@ -150,6 +164,10 @@ class Pipeline:
             "num_threads": num_threads,
         }
         self._tracker = tracker
+        self._appearance: AppearanceStep | None = (
+            None if isinstance(appearance, bool) else appearance
+        )
+        self._want_appearance = spot and appearance is not False
         self._features: FeatureStage | None = features
         self._spotter: SpotStage | None = spotter
         if spot and (features is None or spotter is None):
@@ -169,6 +187,10 @@ class Pipeline:
             from edge.face.tracker import FaceTracker
 
             self._tracker = FaceTracker(**self._tracker_args)
+        if self._want_appearance and self._appearance is None:  # verified with the face models
+            from edge.brain.appearance import AppearanceStage
+
+            self._appearance = AppearanceStage()
         return self._tracker
 
     def process(self, frame: Frame) -> PipelineResult:
@@ -179,13 +201,23 @@ class Pipeline:
         total = time.perf_counter() - t0
         times = {k: float(v) for k, v in tracker.stage_times.items()}
         times["faces"] = total
-        return self._downstream(face_frame, times)
+        readings: tuple[Appearance, ...] = ()
+        if self._appearance is not None and face_frame.faces:
+            t1 = time.perf_counter()
+            readings = self._appearance.observe(frame, face_frame)
+            times["appearance"] = time.perf_counter() - t1
+        return self._downstream(face_frame, times, readings)
 
     def process_faces(self, face_frame: FaceFrame) -> PipelineResult:
         """Run a recorded FaceFrame through features and spotter (the face stage is skipped)."""
         return self._downstream(face_frame, {})
 
-    def _downstream(self, face_frame: FaceFrame, times: dict[str, float]) -> PipelineResult:
+    def _downstream(
+        self,
+        face_frame: FaceFrame,
+        times: dict[str, float],
+        readings: tuple[Appearance, ...] = (),
+    ) -> PipelineResult:
         self.frames += 1
         events: list[SlipEvent] = []
         au_frames: Sequence[AUFrame] = ()
@@ -196,7 +228,14 @@ class Pipeline:
             t0 = time.perf_counter()
             for track_id in lost:
                 self._features.end_track(track_id)
-            au_frames = self._features.update(face_frame)
+                if self._appearance is not None:
+                    self._appearance.end_track(track_id)
+            # without readings call as before: feature stages written for geometry keep working
+            au_frames = (
+                self._features.update(face_frame, readings)
+                if readings
+                else self._features.update(face_frame)
+            )
             t1 = time.perf_counter()
             for track_id in lost:
                 events += self._spotter.end_track(track_id)

@@ -42,10 +42,29 @@ class FaceFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class Appearance:
+    """One appearance-classifier reading of one track (``edge.brain.appearance``).
+
+    ``quality`` is ``"ok"`` when the face was classified, else why it was not (``too_small``,
+    ``cut_by_edge``, ``implausible``, ``occluded``) and ``probs`` is None.
+    """
+
+    t_ns: int
+    track_id: int
+    quality: str
+    probs: npt.NDArray[np.float32] | None  # 7, edge.brain.appearance.FER_LABELS order
+
+
+@dataclass(frozen=True, slots=True)
 class AUFrame:
-    """Per-frame facial action features of one track, relative to its neutral baseline."""
+    """Per-frame facial action features of one track, relative to its neutral baseline.
+
+    ``appearance`` is the track's appearance reading of this frame when one was taken (the
+    classifier runs at a reduced rate; recordings without pixels never have one).
+    """
 
     t_ns: int
     track_id: int
     values: npt.NDArray[np.float32]  # K
     names: tuple[str, ...]  # K, shared tuple (do not copy per frame)
+    appearance: Appearance | None = None

@@ -72,8 +72,9 @@ def test_schema_is_valid_draft_2020_12_and_forbids_extra_keys() -> None:
               "apex_ns", "offset_ns", "duration_ms", "intensity", "action_units", "laterality",
               "partial", "time", "model"}  # fmt: skip
     assert listed <= set(schema["required"])
-    # "motion" is the one optional key (only with [events] include_motion, edge/events/motion.py).
-    assert set(event_to_dict(make_event())) == set(schema["properties"]) - {"motion"}
+    # "motion" (only with [events] include_motion) and "evidence" (absent from older producers)
+    # are the optional keys.
+    assert set(event_to_dict(make_event())) == set(schema["properties"]) - {"motion", "evidence"}
 
 
 BAD: list[tuple[str, Any, str]] = [

@@ -21,14 +21,16 @@ from edge.runtime.interpreter import load_model
 DETECTOR = "face_detection_short_range"
 
 
-def test_manifest_lists_the_four_face_models_with_pinned_sources() -> None:
+def test_manifest_lists_the_face_and_appearance_models_with_pinned_sources() -> None:
     specs = models.manifest()
     assert set(specs) == {
         "face_detection_short_range",
         "face_landmark",
         "face_landmarks_detector",
         "face_blendshapes",
+        "fer_emotion",
     }
+    assert specs["fer_emotion"].source.version == "25.10.3"
     assert specs["face_landmark"].source.version == "0.10.21"
     assert specs["face_landmark"].inputs[0].shape == (1, 192, 192, 3)
     assert specs["face_landmarks_detector"].inner == "face_landmarks_detector.tflite"

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from edge.brain.appearance import NEUTRAL
 from edge.brain.au_geometry import AU_NAMES, POSE_NAMES, STILL_JITTER, measure
-from edge.types import AUFrame, FaceFrame
+from edge.types import Appearance, AUFrame, FaceFrame
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,10 @@ F32 = npt.NDArray[np.float32]
 FEATURE_NAMES: tuple[str, ...] = AU_NAMES + POSE_NAMES
 N_AU = len(AU_NAMES)
 POSE_UNIT_DEG = 30.0
+# Appearance gating of the baseline: a reading's verdict holds this long (the classifier runs
+# at 15 Hz); a frame looks neutral when fer's neutral class is the top one or at least this.
+VERDICT_S = 0.5
+NEUTRAL_AT = 0.4
 
 
 # A channel counts as "moving" above the larger of the freeze level and 4x its still jitter,
@@ -58,23 +64,45 @@ class NeutralBaseline:
         self._t0 = 0
         self._t_last = 0
         self._frozen_since: int | None = None
+        self._verdict: tuple[int, bool] = (-(2**62), True)  # (t_ns, looks neutral)
+        self._provisional = False  # the reference is a non-neutral first frame
 
     @property
     def frozen(self) -> bool:
         """True while an expression holds the baseline still."""
         return self._frozen_since is not None
 
-    def update(self, t_ns: int, raw: F32) -> F32:
-        """Feed one raw measurement; returns it relative to the neutral baseline."""
+    def update(self, t_ns: int, raw: F32, looks_neutral: bool | None = None) -> F32:
+        """Feed one raw measurement; returns it relative to the neutral baseline.
+
+        ``looks_neutral`` is the appearance model's verdict on this frame (None: no reading);
+        a verdict holds for ``VERDICT_S``. While the face does not look neutral nothing
+        teaches the baseline; a track whose first frame does not look neutral keeps that
+        frame only as a provisional reference until the first neutral-looking frame replaces
+        it. Without any verdict (recordings) the rules above apply unchanged.
+        """
         raw = raw.astype(np.float32)
+        if looks_neutral is not None:
+            self._verdict = (t_ns, looks_neutral)
+        verdict = self._verdict[1] if t_ns - self._verdict[0] <= VERDICT_S * 1e9 else None
         if self._mean is None:
             self._mean = raw.copy()
             self._t0 = self._t_last = t_ns
             self._warm = [raw]
+            self._provisional = verdict is False
             return np.zeros_like(raw)
         rel = (raw - self._mean).astype(np.float32)
         dt = max(0.0, (t_ns - self._t_last) / 1e9)
         self._t_last = t_ns
+        if verdict is False:
+            # an expression the geometry may not see (a face that arrived crying): hold
+            if self._frozen_since is None:
+                self._frozen_since = t_ns
+            return rel
+        if self._provisional and verdict:  # the first neutral-looking frame restarts the warm-up
+            self._provisional = False
+            self._mean, self._t0, self._warm, self._frozen_since = raw.copy(), t_ns, [raw], None
+            return np.zeros_like(raw)
         moving = bool((np.abs(rel[:N_AU]) > self._moving).any())
         if self._warm is not None:
             if (t_ns - self._t0) / 1e9 >= self.warmup_s:
@@ -96,10 +124,21 @@ class NeutralBaseline:
         return rel
 
 
-def relative_features(raw_au: F32, pose_deg: F32, baseline: NeutralBaseline, t_ns: int) -> F32:
+def relative_features(
+    raw_au: F32,
+    pose_deg: F32,
+    baseline: NeutralBaseline,
+    t_ns: int,
+    looks_neutral: bool | None = None,
+) -> F32:
     """Combine raw AU proxies and pose into one feature vector relative to the baseline."""
     raw = np.concatenate([raw_au, pose_deg / np.float32(POSE_UNIT_DEG)]).astype(np.float32)
-    return baseline.update(t_ns, raw)
+    return baseline.update(t_ns, raw, looks_neutral)
+
+
+def looks_neutral(probs: F32) -> bool:
+    """The appearance verdict that lets a frame teach the baseline (fer's neutral class)."""
+    return bool(probs[NEUTRAL] >= NEUTRAL_AT or int(np.argmax(probs)) == NEUTRAL)
 
 
 class FeatureExtractor:
@@ -110,8 +149,13 @@ class FeatureExtractor:
         self._tracks: dict[int, NeutralBaseline] = {}
         self.skipped = 0
 
-    def update(self, face_frame: FaceFrame) -> list[AUFrame]:
-        """Features of all faces in one frame; faces with non-finite landmarks are skipped."""
+    def update(self, face_frame: FaceFrame, appearance: Sequence[Appearance] = ()) -> list[AUFrame]:
+        """Features of all faces in one frame; faces with non-finite landmarks are skipped.
+
+        ``appearance`` holds this frame's readings (some tracks, or none); each goes on its
+        track's AUFrame and gates its baseline.
+        """
+        readings = {a.track_id: a for a in appearance}
         out: list[AUFrame] = []
         for face in face_frame.faces:
             lm = face.landmarks
@@ -125,8 +169,10 @@ class FeatureExtractor:
             base = self._tracks.get(face.track_id)
             if base is None:
                 base = self._tracks[face.track_id] = NeutralBaseline(**self._kwargs)
-            values = relative_features(raw_au, pose, base, face_frame.t_ns)
-            out.append(AUFrame(face_frame.t_ns, face.track_id, values, FEATURE_NAMES))
+            app = readings.get(face.track_id)
+            verdict = None if app is None or app.probs is None else looks_neutral(app.probs)
+            values = relative_features(raw_au, pose, base, face_frame.t_ns, verdict)
+            out.append(AUFrame(face_frame.t_ns, face.track_id, values, FEATURE_NAMES, app))
         return out
 
     def end_track(self, track_id: int) -> None:

@@ -25,11 +25,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from edge.brain.appearance import MODEL_NAME as APPEARANCE_MODEL
 from edge.brain.au_evidence import au_evidence
 from edge.brain.au_geometry import PROTOTYPES
+from edge.brain.episodes import LongExpressions, Span
+from edge.brain.fusion import fuse, prototype_evidence
 from edge.brain.resample import GridResampler
 from edge.errors import ModelError
-from edge.events import EMOTIONS, MICRO_MAX_MS, ModelRef, SlipEvent
+from edge.events import EMOTIONS, MICRO_MAX_MS, Evidence, ModelRef, SlipEvent
 from edge.types import AUFrame
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,7 @@ class _Track:
     first_t: int = 0
     warned_rate: bool = False
     resume_t: int = -1  # an over-long event was cut here: the next may not reach back past it
+    long: LongExpressions = field(default_factory=LongExpressions)  # appearance episodes
 
 
 class Spotter:
@@ -117,6 +121,7 @@ class Spotter:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         from edge.runtime.interpreter import Interpreter
+        from edge.runtime.manifest import spec
 
         path = Path(model_path) if model_path is not None else default_model_path()
         if not path.is_file():
@@ -132,6 +137,8 @@ class Spotter:
         self.model = Interpreter(path, num_threads=num_threads, runtime=runtime)
         self._slip_out, self._emo_out = self._find_outputs()
         self.model_ref = ModelRef("microevent", digest)
+        # the appearance model is verified against this digest where it is loaded
+        self.appearance_ref = ModelRef(APPEARANCE_MODEL, spec(APPEARANCE_MODEL).sha256)
         self.device_id = device_id
         self.enter, self.leave, self.min_frames = enter, leave, min_frames
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -165,6 +172,10 @@ class Spotter:
         tr.last_t = max(tr.last_t, au_frame.t_ns)
         tr.n_in += 1
         self._check_rate(au_frame.track_id, tr)
+        out: list[SlipEvent] = []
+        if au_frame.appearance is not None:
+            spans, out = tr.long.observe(au_frame.appearance)
+            out += self._span_events(au_frame.track_id, tr, spans)
         events: list[SlipEvent] = []
         for g in tr.resampler.push(au_frame.t_ns, x.astype(np.float32)):
             if g.after_gap and tr.grid:
@@ -174,20 +185,20 @@ class Spotter:
             scored = self._score(tr)
             if scored is not None:
                 events += self._segment(au_frame.track_id, tr, scored)
-        return events
+        return out + [kept for ev in events for kept in tr.long.offer(ev)]
 
     def end_track(self, track_id: int) -> list[SlipEvent]:
         """A track was lost: its open expression is cut (or dropped) and its state forgotten."""
         tr = self._tracks.pop(track_id, None)
         if tr is None:
             return []
-        return self._drain(track_id, tr, "track lost")
+        return self._finish(track_id, tr, "track lost")
 
     def flush(self) -> list[SlipEvent]:
         """End of stream: score the frames still waiting for look-ahead, close every track."""
         events: list[SlipEvent] = []
         for tid in list(self._tracks):
-            events += self._drain(tid, self._tracks[tid], "end of stream")
+            events += self._finish(tid, self._tracks[tid], "end of stream")
         self._tracks.clear()
         return events
 
@@ -208,6 +219,32 @@ class Spotter:
                 break
             events += self._segment(track_id, tr, scored)  # opens, extends or hits the cap
         return events + self._cut(track_id, tr, reason)
+
+    def _finish(self, track_id: int, tr: _Track, reason: str) -> list[SlipEvent]:
+        """Drain a track that ends, then close its appearance episode."""
+        events = [kept for ev in self._drain(track_id, tr, reason) for kept in tr.long.offer(ev)]
+        spans, released = tr.long.close()
+        return events + released + self._span_events(track_id, tr, spans)
+
+    def _span_events(self, track_id: int, tr: _Track, spans: list[Span]) -> list[SlipEvent]:
+        """Long appearance episodes as macro events over their scored frames."""
+        out: list[SlipEvent] = []
+        hist = list(tr.history)
+        for span in spans:
+            idx = [i for i, f in enumerate(hist) if span.start_ns <= f.t_ns <= span.end_ns]
+            if not idx:
+                continue
+            lo, hi = idx[0], idx[-1]
+            stop = max(tr.resume_t, tr.long.previous_end(span))
+            # fer at 15 Hz sees an onset late: reach back over frames the slip model calls active
+            while lo > 0 and hist[lo - 1].p >= self.leave and hist[lo - 1].t_ns > stop:
+                lo -= 1
+            frames = hist[lo : hi + 1]
+            if len(frames) >= self.min_frames:
+                ev = self._event(track_id, tr, frames)
+                if ev.type == "macro":
+                    out.append(ev)
+        return out
 
     # -- internals -------------------------------------------------------------------------
     def _check_names(self, names: tuple[str, ...]) -> None:
@@ -315,17 +352,22 @@ class Spotter:
         names = self._names or self.meta.features
         p = np.array([f.p for f in frames], np.float32)
         probs = np.stack([f.emo for f in frames])
-        scores = (probs * p[:, None]).sum(0) / max(float(p.sum()), 1e-9)
-        k = int(np.argmax(scores))
-        emotion = EMOTIONS[k]
+        temporal = (probs * p[:, None]).sum(0) / max(float(p.sum()), 1e-9)
         xs = np.stack([f.x for f in frames])
+        onset, offset = frames[0].t_ns, frames[-1].t_ns
+        au = prototype_evidence(xs.max(0), names)
+        fused = fuse(temporal, au, tr.long.window(onset, offset), (offset - onset) / 1e6)
+        emotion, scores = fused.emotion, fused.scores
+        models = (
+            (self.model_ref, self.appearance_ref) if fused.fallback is None else (self.model_ref,)
+        )
         proto = self._proto_idx.get(emotion) or list(range(len(names)))
         energy = np.clip(xs[:, proto], 0, None).sum(1)
         apex_i = int(np.argmax(energy))
         # action units, intensity, laterality, partial: calibrated evidence (edge.brain.au_evidence)
         pre = [h.x for h in tr.history if h.t_ns < frames[0].t_ns][-PRE_ONSET_FRAMES:]
         aus = au_evidence(names, xs, np.stack(pre) if pre else xs[:0], emotion)
-        onset, apex, offset = frames[0].t_ns, frames[apex_i].t_ns, frames[-1].t_ns
+        apex = frames[apex_i].t_ns
         lag = timedelta(microseconds=(tr.last_t - apex) / 1e3)
         wall = (self._clock() - lag).astimezone(UTC)
         kind = "micro" if (offset - onset) / 1e6 <= MICRO_MAX_MS else "macro"
@@ -335,7 +377,7 @@ class Spotter:
             track_id=track_id,
             type=kind,
             emotion=emotion,
-            confidence=round(float(scores[k]), 4),
+            confidence=round(fused.confidence, 4),
             scores=tuple((e, round(float(v), 4)) for e, v in zip(EMOTIONS, scores, strict=True)),
             onset_ns=onset,
             apex_ns=apex,
@@ -345,5 +387,6 @@ class Spotter:
             laterality=aus.laterality,
             partial=aus.partial,
             time=wall.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            models=(self.model_ref,),
+            models=models,
+            evidence=Evidence(fused.channels, fused.fallback),
         )

@@ -4,10 +4,13 @@ landmark motion an event may carry (``motion``)."""
 from edge.events.motion import Motion, MotionRecorder
 from edge.events.schema import MICRO_MAX_MS, event_schema, validate
 from edge.events.slip import (
+    CHANNELS,
     EMOTIONS,
     EVENT_TYPES,
+    FALLBACKS,
     LATERALITIES,
     SCHEMA_VERSION,
+    Evidence,
     ModelRef,
     SlipEvent,
     event_from_dict,
@@ -18,7 +21,10 @@ from edge.events.slip import (
 )
 
 __all__ = [
+    "CHANNELS",
     "EMOTIONS",
+    "FALLBACKS",
+    "Evidence",
     "EVENT_TYPES",
     "LATERALITIES",
     "MICRO_MAX_MS",

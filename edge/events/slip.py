@@ -38,6 +38,26 @@ class ModelRef:
     sha256: str
 
 
+# What an event's emotion can rest on, and why appearance may be missing (event "evidence").
+CHANNELS: tuple[str, ...] = ("temporal", "au", "appearance")
+FALLBACKS: tuple[str, ...] = (
+    "no_pixels",  # a landmark recording, or the appearance channel is off
+    "no_reading",  # no classifier reading fell inside the expression
+    "too_small",
+    "cut_by_edge",
+    "implausible",
+    "occluded",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """The channels an event's emotion rests on; ``fallback`` says why appearance is absent."""
+
+    channels: tuple[str, ...]
+    fallback: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SlipEvent:
     """One spotted expression interval on one track."""
@@ -59,6 +79,7 @@ class SlipEvent:
     time: str  # ISO-8601 UTC wall clock of the apex
     models: tuple[ModelRef, ...] = field(default_factory=tuple)
     motion: Motion | None = None  # only with [events] include_motion (edge/events/motion.py)
+    evidence: Evidence | None = None  # optional in the payload: older producers lack it
 
     @property
     def duration_ms(self) -> float:
@@ -91,6 +112,10 @@ def event_to_dict(ev: SlipEvent) -> dict[str, Any]:
         "time": ev.time,
         "model": [{"name": m.name, "sha256": m.sha256} for m in ev.models],
     }
+    if ev.evidence is not None:
+        d["evidence"] = {"channels": list(ev.evidence.channels)}
+        if ev.evidence.fallback is not None:
+            d["evidence"]["fallback"] = ev.evidence.fallback
     if ev.motion is not None:
         d["motion"] = ev.motion.to_dict()
     return d
@@ -122,6 +147,11 @@ def event_from_dict(d: dict[str, Any]) -> SlipEvent:
         time=d["time"],
         models=tuple(ModelRef(m["name"], m["sha256"]) for m in d["model"]),
         motion=Motion.from_dict(d["motion"]) if "motion" in d else None,
+        evidence=(
+            Evidence(tuple(d["evidence"]["channels"]), d["evidence"].get("fallback"))
+            if "evidence" in d
+            else None
+        ),
     )
 
 

