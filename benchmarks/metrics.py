@@ -33,6 +33,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from prometheus_client import generate_latest  # noqa: E402
+
+from edge.config import parse_config  # noqa: E402
 from edge.device.metrics import (  # noqa: E402
     DeviceCollector,
     LoopMetrics,
@@ -40,9 +43,6 @@ from edge.device.metrics import (  # noqa: E402
     build_info,
     make_registry,
 )
-from prometheus_client import generate_latest  # noqa: E402
-
-from edge.config import parse_config  # noqa: E402
 from edge.device.outbox import Outbox  # noqa: E402
 from edge.device.service import Service  # noqa: E402
 from edge.device.wiring import source_opener  # noqa: E402
@@ -99,9 +99,9 @@ def run_service(clip: Path, passes: int, scrape_hz: float, tmp: Path) -> dict[st
 
             scraper = threading.Thread(target=scrape_loop, daemon=True)
             scraper.start()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         svc.run()
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         stop.set()
         if scraper is not None:
             scraper.join()
@@ -109,6 +109,7 @@ def run_service(clip: Path, passes: int, scrape_hz: float, tmp: Path) -> dict[st
             "frames": svc.frames,
             "process_ms": 1000.0 * svc.process_s_total / max(svc.frames, 1),
             "fps": svc.frames / wall,
+            "cpu_ms": 1000.0 * cpu / max(svc.frames, 1),  # whole process, scraper included
             "scrapes": len(scrapes),
             "svc": svc,
             "server": server,
@@ -134,6 +135,7 @@ def scrape_cost(svc: Service, n: int) -> None:
     assert server.start()
     url = f"http://127.0.0.1:{server.port}/metrics"
     gets = []
+    c0 = time.process_time()
     try:
         for _ in range(n):
             t = time.perf_counter()
@@ -141,12 +143,20 @@ def scrape_cost(svc: Service, n: int) -> None:
                 resp.read()
             gets.append(1000.0 * (time.perf_counter() - t))
     finally:
+        cpu_per_get = 1000.0 * (time.process_time() - c0) / n
         server.stop()
+    c0 = time.thread_time()
+    for _ in range(n):
+        generate_latest(registry)
+    cpu_per_render = 1000.0 * (time.thread_time() - c0) / n
     families = sum(1 for line in body.decode().splitlines() if line.startswith("# TYPE"))
     samples = sum(1 for line in body.decode().splitlines() if not line.startswith("#"))
     print(f"scrape ({families} families, {samples} samples, {len(body)} bytes), {n} each:")
     print(f"  render  median {statistics.median(renders):.2f} ms  p99 {pct(renders, 0.99):.2f} ms")
     print(f"  GET     median {statistics.median(gets):.2f} ms  p99 {pct(gets, 0.99):.2f} ms")
+    # CPU time, not wall: what a scrape takes from the core, whatever else the machine runs
+    print(f"  CPU per render {cpu_per_render:.2f} ms; per GET, server and client "
+          f"{cpu_per_get:.2f} ms")  # fmt: skip
 
 
 def observe_cost(svc: Service, n: int) -> None:
@@ -180,13 +190,16 @@ def main() -> int:
                 r = run_service(clip, args.passes, hz, Path(tmp))
                 rows[mode].append(r)
                 print(f"  metrics {mode:3s}: {r['frames']} frames, {r['process_ms']:.3f} ms/frame"
-                      f", {r['fps']:.1f} frames/s, {r['scrapes']} scrapes")  # fmt: skip
+                      f", {r['fps']:.1f} frames/s, CPU {r['cpu_ms']:.3f} ms/frame, "
+                      f"{r['scrapes']} scrapes")  # fmt: skip
         for mode in ("off", "on"):
             ms = [r["process_ms"] for r in rows[mode]]
             fps = [r["fps"] for r in rows[mode]]
+            cpu = [r["cpu_ms"] for r in rows[mode]]
             print(f"metrics {mode:3s}: process {statistics.median(ms):.3f} ms/frame "
                   f"(range {min(ms):.3f}-{max(ms):.3f}), {statistics.median(fps):.1f} frames/s "
-                  f"(range {min(fps):.1f}-{max(fps):.1f})")  # fmt: skip
+                  f"(range {min(fps):.1f}-{max(fps):.1f}), CPU {statistics.median(cpu):.3f} "
+                  f"ms/frame (range {min(cpu):.3f}-{max(cpu):.3f})")  # fmt: skip
         svc = rows["on"][-1]["svc"]
         scrape_cost(svc, args.n)
         observe_cost(svc, 100_000)
