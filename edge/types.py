@@ -1,4 +1,4 @@
-"""The frozen objects that flow between pipeline stages (see ARCHITECTURE.md).
+"""The frozen objects that flow between pipeline stages (see docs/architecture.md).
 
 No stage hands a dict to the next; JSON exists only at the edges (files, MQTT).
 """
