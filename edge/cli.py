@@ -48,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse, dispatch, turn user-facing errors into one line and an exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = logging.WARNING - 10 * min(int(args.verbose), 2)
+    # a command may log more by default (`run`: what journalctl -f should show); -v adds to it
+    base = int(getattr(args, "log_level", logging.WARNING))
+    level = max(logging.DEBUG, base - 10 * min(int(args.verbose), 2))
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()

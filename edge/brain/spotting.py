@@ -18,7 +18,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
 
@@ -141,7 +141,7 @@ class Spotter:
         self.appearance_ref = ModelRef(APPEARANCE_MODEL, spec(APPEARANCE_MODEL).sha256)
         self.device_id = device_id
         self.enter, self.leave, self.min_frames = enter, leave, min_frames
-        self._clock = clock or (lambda: datetime.now(UTC))
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._tracks: dict[int, _Track] = {}
         self._names: tuple[str, ...] | None = None
         self._proto_idx: dict[str, list[int]] = {}
@@ -369,7 +369,7 @@ class Spotter:
         aus = au_evidence(names, xs, np.stack(pre) if pre else xs[:0], emotion)
         apex = frames[apex_i].t_ns
         lag = timedelta(microseconds=(tr.last_t - apex) / 1e3)
-        wall = (self._clock() - lag).astimezone(UTC)
+        wall = (self._clock() - lag).astimezone(timezone.utc)
         kind = "micro" if (offset - onset) / 1e6 <= MICRO_MAX_MS else "macro"
         return SlipEvent(
             id=uuid.uuid4().hex,

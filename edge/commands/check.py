@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import threading
 import uuid
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edge.commands.args import positive_number
 from edge.config import DEFAULT_PATH, Config
 from edge.errors import MicroslipError
 
@@ -26,7 +28,10 @@ def register(sub: Any) -> None:
         "--config", type=Path, default=None, help=f"TOML config (default {DEFAULT_PATH})"
     )
     parser.add_argument(
-        "--timeout", type=float, default=5.0, help="seconds to wait for the broker (default 5)"
+        "--timeout",
+        type=positive_number,
+        default=5.0,
+        help="seconds to wait for the broker (default 5)",
     )
     parser.set_defaults(func=run)
 
@@ -59,40 +64,98 @@ def check_camera(cfg: Config) -> str:
 
 
 def check_state(cfg: Config) -> str:
-    """The state dir exists (or can be made), is writable, and the outbox opens."""
-    from edge.device.outbox import Outbox
+    """The state dir is writable, has room, is not in use, and holds a usable outbox."""
+    from edge.device.outbox import CorruptOutbox
+    from edge.device.wiring import lock_holder, open_outbox
 
-    cfg.state.dir.mkdir(parents=True, exist_ok=True)
-    if not os.access(cfg.state.dir, os.W_OK):
-        raise MicroslipError(f"{cfg.state.dir} is not writable by this user")
-    with Outbox(cfg.state.dir / "outbox.db", synchronous=cfg.state.synchronous) as box:
-        return f"{cfg.state.dir} writable, {box.depth} events queued, {box.dropped} ever dropped"
+    d = cfg.state.dir
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MicroslipError(f"{d}: cannot create it: {exc.strerror}") from exc
+    if not os.access(d, os.W_OK):
+        raise MicroslipError(f"{d} is not writable by this user")
+    holder = lock_holder(d)
+    if holder is not None:
+        raise MicroslipError(
+            f"{d} is in use by a running microslip (pid {holder}): stop it first "
+            "(systemctl stop microslip) to check this state dir"
+        )
+    free = _write_probe(d)
+    try:
+        box = open_outbox(cfg, repair=False)
+    except CorruptOutbox as exc:
+        raise MicroslipError(
+            f"{exc}; `microslip run` will move it aside and start a fresh outbox"
+        ) from exc
+    with box:
+        if box.fault is not None:
+            raise MicroslipError(f"{box.path}: {box.fault}")
+        return (
+            f"{d} writable ({free // 1024} KiB free), {box.depth} events queued, "
+            f"{box.dropped} ever dropped"
+        )
+
+
+PROBE_BYTES = 64 * 1024  # room for a few events and their WAL frames
+
+
+def _write_probe(d: Path) -> int:
+    """Write and remove PROBE_BYTES in ``d``; returns the free bytes, raises if it is full."""
+    probe = d / f".microslip-check-{uuid.uuid4().hex[:8]}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, b"\0" * PROBE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise MicroslipError(
+            f"{d} has no room for events ({exc.strerror}): free some space; until then "
+            "`microslip run` keeps events in memory only"
+        ) from exc
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    st = os.statvfs(d)
+    return st.f_bavail * st.f_frsize
 
 
 def check_broker(cfg: Config, timeout: float) -> str:
     """Connect once (same protocol, TLS and credentials as the service) and wait for CONNACK."""
+    from edge.device.hints import connect_error_hint, refused_hint
     from edge.device.publisher import make_client
 
     client = make_client(cfg, client_id=f"{cfg.mqtt.client_id}-check-{uuid.uuid4().hex[:6]}")
     answered = threading.Event()
-    result: list[Any] = []
+    result: list[str] = []
 
     def on_connect(c: Any, u: Any, flags: Any, reason: Any, props: Any) -> None:
-        result.append(reason)
+        result.append(refused_hint(reason) if reason.is_failure else "")
         answered.set()
 
+    def on_disconnect(c: Any, u: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not answered.is_set():
+            hint = "" if cfg.mqtt.tls else " (a TLS port? set mqtt.tls_ca for TLS)"
+            result.append(f"the broker closed the connection before CONNACK{hint}")
+            answered.set()
+
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     where = f"{cfg.mqtt.host}:{cfg.mqtt.port}"
     try:
         client.connect(cfg.mqtt.host, cfg.mqtt.port, keepalive=10)
     except (OSError, ValueError) as exc:
-        raise MicroslipError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        raise MicroslipError(f"{where}: {connect_error_hint(exc, cfg)}") from exc
     client.loop_start()
     try:
         if not answered.wait(timeout):
-            raise MicroslipError(f"{where}: no CONNACK within {timeout:g} s")
-        if result[0].is_failure:
-            raise MicroslipError(f"{where}: broker refused the connection: {result[0]}")
+            raise MicroslipError(
+                f"{where}: no CONNACK within {timeout:g} s (not an MQTT broker, or a TLS port?)"
+            )
+        if result[0]:
+            raise MicroslipError(f"{where}: {result[0]}")
     finally:
         client.disconnect()
         client.loop_stop()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import logging
 import math
 from pathlib import Path
 from typing import Any
 
-from edge.errors import InputError, UsageError
+from edge.errors import InputError, SourceError, UsageError
 
 log = logging.getLogger(__name__)
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
@@ -147,18 +148,69 @@ def _plot(out_dir: Path, name: str, data: Any, fps: float, truths: Any) -> None:
         raise InputError(f"--plot needs the viz extra (matplotlib): {exc}") from exc
 
 
-def _truth_for_clip(args: argparse.Namespace, clip: Path) -> Path:
+def _clip_names(clip: Path) -> list[str]:
+    """Names a clip's truth is filed under: for a .npz recording, its source clip first."""
+    names = []
+    if clip.suffix.lower() == ".npz":
+        from edge.sources.recording import LandmarkFileSource
+
+        with LandmarkFileSource(clip) as rec:  # a bad recording: SourceError, exit 4
+            source = str(rec.meta.get("source", ""))
+        if source:
+            names.append(Path(source).name)
+    return [*names, clip.name] if clip.name not in names else names
+
+
+def _truth_for_clip(args: argparse.Namespace, clip: Path, names: list[str]) -> Path:
     if args.truth is not None:
         return Path(str(args.truth))
     dirs: list[Path] = [*args.truth_dir, clip.parent, Path("annotations")]
     for d in dirs:
-        cand = d / f"{clip.name}.json"
-        if cand.is_file():
-            return cand
+        for name in names:
+            cand = d / f"{name}.json"
+            if cand.is_file():
+                return cand
     raise InputError(
-        f"no ground truth for {clip}: looked for {clip.name}.json in "
+        f"no ground truth for {clip}: looked for {' or '.join(n + '.json' for n in names)} in "
         + ", ".join(str(d) for d in dirs)
     )
+
+
+def _warn_if_other_clip(clip: Path, names: list[str], truth: Path) -> None:
+    """A truth annotated on another clip (name or sha256) is used, but never silently."""
+    if truth.suffix.lower() != ".json":
+        return
+    from edge.evaluation.annotations import load_annotation
+
+    a = load_annotation(truth)
+    if a.clip and Path(a.clip).name not in names:
+        log.warning("%s: annotated for clip %r, not %s", truth, a.clip, " / ".join(names))
+    if a.sha256 and clip.suffix.lower() != ".npz":
+        digest = hashlib.sha256()
+        with clip.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != a.sha256.lower():
+            log.warning(
+                "%s: sha256 %s.. differs from the annotated clip's %s..: the truth may not "
+                "match these frames",
+                clip,
+                digest.hexdigest()[:12],
+                a.sha256[:12],
+            )
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[Path, Path, tuple[Any, float, int]]]:
+    """(clip, truth file, loaded truth) for every clip, all checked before any is processed."""
+    plan = []
+    for clip in args.clips:
+        if not clip.is_file():  # exit 4, as `replay` on a missing clip
+            raise SourceError(f"{clip}: {'is a directory' if clip.is_dir() else 'no such file'}")
+        names = _clip_names(clip)
+        truth_path = _truth_for_clip(args, clip, names)
+        _warn_if_other_clip(clip, names, truth_path)
+        plan.append((clip, truth_path, load_truth(args, truth_path)))
+    return plan
 
 
 def run(args: argparse.Namespace) -> int:
@@ -197,11 +249,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from edge.evaluation.clips import spot_clip
 
-        for clip in args.clips:
-            if not clip.exists():
-                raise UsageError(f"{clip}: no such file")
-            truth_path = _truth_for_clip(args, clip)
-            truths, truth_fps, duration_ns = load_truth(args, truth_path)
+        for clip, _truth_path, (truths, truth_fps, duration_ns) in _plan(args):
             data = _timeline_data() if args.plot is not None else None
             collect = None if data is None else functools.partial(_collect, data)
             events, fps, frames = spot_clip(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,18 @@ def run(args: argparse.Namespace) -> int:
 
     directory: Path = args.dir or models.models_dir()
     if args.action == "fetch":
-        for path in models.fetch(args.names or None, directory, force=args.force):
+        # a line per model before its download (about 50 MB in all), pip's bar on a terminal
+        def report(line: str) -> None:
+            print(line, file=sys.stderr, flush=True)
+
+        paths = models.fetch(
+            args.names or None,
+            directory,
+            force=args.force,
+            report=report,
+            show_progress=sys.stderr.isatty(),
+        )
+        for path in paths:
             print(f"ok  {path}")
         return 0
     if args.action == "verify":

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from edge.errors import UsageError
+from edge.commands.args import positive_number
+from edge.errors import StorageError, UsageError
 
 
 def register(sub: Any) -> None:
@@ -40,7 +44,10 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     parser.add_argument(
-        "--fps", type=float, default=None, help="frame rate to assume if the clip states none"
+        "--fps",
+        type=positive_number,
+        default=None,
+        help="frame rate to assume if the clip states none",
     )
     parser.add_argument(
         "--plot", type=Path, metavar="PNG", help="write a timeline plot (needs the viz extra)"
@@ -57,14 +64,46 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def open_output(path: Path | None) -> IO[str] | None:
+class JsonLines:
+    """A JSON-lines output that stays valid: on a write error it is cut to its last whole line."""
+
+    def __init__(self, path: Path, flag: str) -> None:
+        self.path, self.flag = path, flag
+        self.lines = 0
+        self._good = 0  # bytes of whole lines written
+        try:
+            self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+    def write(self, line: str) -> None:
+        """Append one line (unbuffered: what was written is on disk when a signal comes)."""
+        if self._fd is None:
+            return
+        encoded = (line + "\n").encode()
+        data = memoryview(encoded)
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError as exc:
+            os.ftruncate(self._fd, self._good)  # a half line would break every reader
+            self.close()
+            kept = f"the {self.lines} lines before are kept"
+            msg = f"{self.flag} {self.path}: {exc.strerror or exc}; {kept}"
+            raise StorageError(msg) from exc
+        self._good += len(encoded)
+        self.lines += 1
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def open_output(path: Path | None, flag: str) -> JsonLines | None:
     """Open a JSON-lines output file, turning OS errors into one clear message."""
-    if path is None:
-        return None
-    try:
-        return open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the caller
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    return None if path is None else JsonLines(path, flag)
 
 
 def _check_outputs(args: argparse.Namespace) -> None:
@@ -100,22 +139,26 @@ def run(args: argparse.Namespace) -> int:
         include_motion=args.motion_out is not None,
     )
     visuals = ReplayVisuals(args.plot, args.motion_out, args.motion_format)
+    stop = threading.Event()
+    main = threading.current_thread() is threading.main_thread()
     with open_source(args.clip, fps=args.fps) as source:
-        frames_fh = open_output(args.frames_out)
-        events_fh = open_output(args.events_out)
+        frames_fh = open_output(args.frames_out, "--frames-out")
+        events_fh = open_output(args.events_out, "--events-out")
+        # SIGTERM ends a replay like the end of the clip: open events flushed, files closed
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set()) if main else None
         try:
 
             def on_result(result: PipelineResult) -> None:
                 visuals.on_frame(result.face_frame.t_ns, result.au_frames)
                 if frames_fh is not None:
                     line = json.dumps(face_frame_to_dict(result.face_frame), allow_nan=False)
-                    frames_fh.write(line + "\n")
+                    frames_fh.write(line)
 
             def on_events(events: list[Any]) -> None:
                 visuals.on_events(events)
                 if events_fh is not None:
                     for ev in events:
-                        events_fh.write(event_to_json(ev) + "\n")
+                        events_fh.write(event_to_json(ev))
 
             total = getattr(source, "frame_count", None)
             progress = Progress(f"replay {source.name}", total=total)
@@ -127,11 +170,14 @@ def run(args: argparse.Namespace) -> int:
                 on_events=on_events,
                 max_frames=args.max_frames,
                 progress=progress,
+                should_stop=stop.is_set,
             )
         finally:
             for fh in (frames_fh, events_fh):
                 if fh is not None:
                     fh.close()
+            if main:
+                signal.signal(signal.SIGTERM, previous)
     for line in summary.lines():
         print(line)
     for line in visuals.finish(source.fps, args.clip.name):

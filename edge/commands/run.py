@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--config", type=Path, default=None, help=f"TOML config (default {DEFAULT_PATH})"
     )
-    parser.set_defaults(func=run)
+    # start-up, connected/lost, one line per slip and a status line a minute, by default
+    parser.set_defaults(func=run, log_level=logging.INFO)
 
 
 def run(args: argparse.Namespace) -> int:

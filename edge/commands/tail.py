@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from edge.commands.args import positive_number
 from edge.errors import ConfigError, MicroslipError
 
 
@@ -31,7 +32,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--stats", action="store_true", help="also print stats")
     parser.add_argument("--json", action="store_true", help="print raw JSON payloads")
     parser.add_argument("--count", type=int, help="exit after this many events")
-    parser.add_argument("--timeout", type=float, help="exit after this many seconds")
+    parser.add_argument("--timeout", type=positive_number, help="exit after this many seconds")
     parser.set_defaults(func=run)
 
 
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     """Subscribe and print until interrupted, --count events or --timeout."""
 
     from edge.config import load_config, parse_config
+    from edge.device.hints import connect_error_hint, refused_hint
     from edge.device.publisher import make_client
 
     cfg = load_config(args.config) if args.config else parse_config({}, env={})
@@ -92,15 +94,25 @@ def run(args: argparse.Namespace) -> int:
     topics = [f"{prefix}/{args.device}/{k}" for k in kinds]
     client = make_client(cfg, client_id=f"microslip-tail-{uuid.uuid4().hex[:10]}")
     done = threading.Event()
+    connected = threading.Event()
     seen = {"events": 0}
     out: IO[str] = sys.stdout
 
+    failure: list[str] = []  # why the broker would not have us: the exit is non-zero
+
     def on_connect(c: Any, u: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            print(f"microslip: broker refused the connection: {reason}", file=sys.stderr)
+            failure.append(refused_hint(reason))
             done.set()
             return
+        connected.set()
         c.subscribe([(t, 1) for t in topics])
+
+    def on_disconnect(c: Any, u: Any, flags: Any, reason: Any, props: Any) -> None:
+        if not connected.is_set() and not failure:
+            hint = "" if cfg.mqtt.tls else " (a TLS port? use --config with mqtt.tls_ca)"
+            failure.append(f"the broker closed the connection before CONNACK{hint}")
+            done.set()
 
     def on_message(c: Any, u: Any, msg: Any) -> None:
         out.write(format_message(msg.topic, msg.payload, args.json) + "\n")
@@ -111,15 +123,19 @@ def run(args: argparse.Namespace) -> int:
                 done.set()
 
     client.on_connect = on_connect
+    client.on_disconnect = on_disconnect
     client.on_message = on_message
     try:
         client.connect(host, port, keepalive=30)
     except OSError as exc:
-        raise MicroslipError(f"cannot connect to MQTT broker {host}:{port}: {exc}") from exc
+        why = connect_error_hint(exc, cfg)
+        raise MicroslipError(f"cannot connect to MQTT broker {host}:{port}: {why}") from exc
     client.loop_start()
     try:
         done.wait(args.timeout)
     finally:
         client.disconnect()
         client.loop_stop()
+    if failure:
+        raise MicroslipError(f"MQTT broker {host}:{port}: {failure[0]}")
     return 0

@@ -63,6 +63,9 @@ def default_state_dir() -> Path:
 def _read_password(mqtt_password_file: Path | None, env: Mapping[str, str]) -> str | None:
     """A secret from password_file, then $MICROSLIP_MQTT_PASSWORD, then a systemd credential."""
     if mqtt_password_file is not None:
+        # a FIFO or a device would block (or never end) the read: only a regular file
+        if mqtt_password_file.exists() and not mqtt_password_file.is_file():
+            raise ConfigError(f"mqtt.password_file: {mqtt_password_file} is not a regular file")
         try:
             return mqtt_password_file.read_text(encoding="utf-8").strip("\r\n")
         except OSError as exc:

@@ -113,7 +113,9 @@ class ServiceView(Protocol):
     overruns: int
     failed_frames: int
     idle_skipped: int
-    store_errors: int
+
+    @property
+    def store_errors(self) -> int: ...
 
     @property
     def outbox(self) -> _Outbox: ...

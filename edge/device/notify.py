@@ -6,6 +6,8 @@ import logging
 import os
 import socket
 
+from edge.device.stats import Stats
+
 log = logging.getLogger(__name__)
 
 
@@ -57,3 +59,14 @@ class Notifier:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+
+
+def status_text(stats: Stats) -> str:
+    """The one-line status for systemd and the log."""
+    text = (
+        f"{stats.fps:.1f} fps, {stats.faces} face(s), {stats.slips_total} slips, "
+        f"{stats.dropped_frames} dropped, outbox {stats.outbox_depth}"
+    )
+    if stats.outbox_memory or stats.events_lost:
+        text += f" ({stats.outbox_memory} in memory, {stats.events_lost} lost)"
+    return text

@@ -21,6 +21,7 @@ from typing import Any
 
 from edge.config import Config
 from edge.device.discovery import discovery_payload, discovery_topic
+from edge.device.hints import connect_error_hint, refused_hint
 from edge.device.outbox import Outbox, Pending
 from edge.device.stats import Stats
 from edge.device.topics import stats_topic, status_topic
@@ -74,6 +75,11 @@ def _check_tls_files(cfg: Config) -> None:
         ) from exc
 
 
+def _jitter(delay: float) -> float:
+    """``delay`` ±20 %: a fleet restarted with its broker does not retry in lockstep."""
+    return delay * random.uniform(0.8, 1.2)
+
+
 class Publisher:
     """Publishes the outbox, status, stats and discovery for one device; survives broker loss."""
 
@@ -106,6 +112,7 @@ class Publisher:
         self._inflight_ids: set[str] = set()
         self._threads: list[threading.Thread] = []
         self._connack_ok = False
+        self._refused = ""  # the broker's refusal of the current attempt, if any
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -211,7 +218,8 @@ class Publisher:
         delay = self.backoff[0]
         first = True
         while not self._stopping.is_set():
-            failures = self.connect_failures
+            self._refused = ""
+            started = time.monotonic()
             try:
                 if first:
                     client.connect(self.cfg.mqtt.host, self.cfg.mqtt.port, self.cfg.mqtt.keepalive)
@@ -219,8 +227,9 @@ class Publisher:
                 else:
                     client.reconnect()
             except (OSError, ssl.SSLError, ValueError) as exc:
-                self._connect_failed(f"{type(exc).__name__}: {exc}", delay)
-                if self._stopping.wait(delay):
+                wait = _jitter(delay)
+                self._connect_failed(connect_error_hint(exc, self.cfg), wait)
+                if self._stopping.wait(wait):
                     break
                 delay = min(delay * 2, self.backoff[1])
                 continue
@@ -236,26 +245,32 @@ class Publisher:
                 break
             if self._connack_ok:
                 delay = self.backoff[0]  # a link that worked: retry quickly
-            if not self._connack_ok and self.connect_failures == failures:
-                # TCP worked but no CONNACK ever came (paho gives up after keepalive)
-                self._connect_failed(
-                    f"no CONNACK within {self.cfg.mqtt.keepalive} s "
-                    "(not an MQTT broker, or a TLS port without TLS?)",
-                    delay,
-                )
-            else:
+                wait = _jitter(delay)
                 log.warning(
-                    "MQTT connection to %s:%d closed (%s); reconnecting in %.1f s",
+                    "MQTT connection to %s:%d lost (%s); reconnecting in %.1f s",
                     self.cfg.mqtt.host,
                     self.cfg.mqtt.port,
                     mqtt.error_string(rc),
-                    delay,
+                    wait,
                 )
-            if self._stopping.wait(delay * random.uniform(0.8, 1.2)):
-                break
-            if not self._connack_ok:
+            else:
+                # one line per failed attempt, with the delay really waited
+                wait = _jitter(delay)
+                self._connect_failed(self._no_connack(time.monotonic() - started), wait)
                 delay = min(delay * 2, self.backoff[1])
             self._connack_ok = False
+            if self._stopping.wait(wait):
+                break
+
+    def _no_connack(self, elapsed: float) -> str:
+        """Why a TCP connection ended without a CONNACK that accepted us."""
+        if self._refused:
+            return self._refused
+        keepalive = self.cfg.mqtt.keepalive
+        if elapsed < keepalive * 0.9:
+            hint = "" if self.cfg.mqtt.tls else "; a TLS port? set mqtt.tls_ca for TLS"
+            return f"the broker closed the connection before CONNACK{hint}"
+        return f"no CONNACK within {keepalive} s (not an MQTT broker, or a TLS port without TLS?)"
 
     def _connect_failed(self, why: str, delay: float) -> None:
         self.connect_failures += 1
@@ -318,7 +333,8 @@ class Publisher:
     # ------------------------------------------------------------------ paho callbacks
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            self._connect_failed(f"broker refused the connection: {reason}", self.backoff[0])
+            # logged once by the network loop when the connection ends, with the real delay
+            self._refused = refused_hint(reason)
             return
         self.connects += 1
         self._connack_ok = True

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from edge.config import Config
 from edge.device.handoff import Item, LatestFrame
-from edge.device.notify import Notifier
-from edge.device.outbox import Outbox, OutboxError
+from edge.device.notify import Notifier, status_text
+from edge.device.outbox import Outbox
 from edge.device.protocols import EventSink, Processor, ServiceListener
 from edge.device.sysinfo import cpu_temperature_c, rss_mb
 from edge.errors import ModelError
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 WATCHDOG_EVERY_S = 1.0
 MAX_FAILED_IN_A_ROW = 100  # consecutive frames the pipeline rejects before the service gives up
+STATUS_LOG_S = 60.0  # a status line in the log at most this often (stats go out more often)
 IDLE_AFTER_NS = 10**9  # no face for this long (stream time): the idle duty cycle starts
 
 
@@ -107,7 +108,6 @@ class Service:
         self._last_face_ns = -(10**18)
         self.faces = 0
         self.slips = 0
-        self.store_errors = 0
         self.fps = 0.0
         self._slip_times: collections.deque[float] = collections.deque()
         # (t_ns, monotonic arrival) of recent frames: event latency is measured from the
@@ -117,6 +117,7 @@ class Service:
         self._period_s = 1.0 / (cfg.camera.fps or 30.0)
         self._started = time.monotonic()
         self._last_watchdog = 0.0
+        self._next_status_log = self._started + 10.0  # the first one soon after start
         self._interval = _Interval(start=self._started)
         self._ready = False
         self.with_temperature = cpu_temperature_c() is not None
@@ -130,6 +131,11 @@ class Service:
         """Ask the loop to finish the current frame, flush and exit (signal-safe)."""
         self._stop.set()
         self._slot.close()
+
+    @property
+    def store_errors(self) -> int:
+        """Events the disk refused (each was kept in memory and still published)."""
+        return self.outbox.put_errors
 
     @property
     def dropped_frames(self) -> int:
@@ -280,15 +286,10 @@ class Service:
             self._emit(event)
 
     def _emit(self, event: SlipEvent) -> None:
-        try:
-            self.outbox.put(event.id, self.topic, event_to_json(event).encode())
-        except OutboxError as exc:
-            # Disk full or read-only: keep running, say so; the event is lost, and counted.
-            self.store_errors += 1
-            log.error("%s", exc)
-        else:
-            if self.sink is not None:
-                self.sink.wake()
+        # a full or failing disk does not raise: the outbox holds the event in memory
+        self.outbox.put(event.id, self.topic, event_to_json(event).encode())
+        if self.sink is not None:
+            self.sink.wake()
         self.slips += 1
         now = time.monotonic()
         self._slip_times.append(now)
@@ -338,7 +339,9 @@ class Service:
             slips_last_hour=len(self._slip_times),
             outbox_depth=self.outbox.depth,
             outbox_dropped=self.outbox.dropped,
-            store_errors=self.store_errors,
+            store_errors=self.outbox.put_errors,
+            outbox_memory=self.outbox.in_memory,
+            events_lost=self.outbox.lost,
             cpu_temperature_c=cpu_temperature_c(),
             rss_mb=round(rss_mb(), 1),
         )
@@ -347,10 +350,11 @@ class Service:
         stats = self.stats(now)
         self.fps = stats.fps
         self._interval = _Interval(start=now)
-        self.notifier.status(
-            f"{stats.fps:.1f} fps, {stats.faces} face(s), {stats.slips_total} slips, "
-            f"{stats.dropped_frames} dropped, outbox {stats.outbox_depth}"
-        )
+        self.notifier.status(status_text(stats))
+        if now >= self._next_status_log:
+            # the line a person watching journalctl -f sees every minute
+            self._next_status_log = now + STATUS_LOG_S
+            log.info("status: %s", status_text(stats))
         if self.sink is not None:
             self.sink.publish_stats(stats)
         for listener in self._listeners:
@@ -371,13 +375,18 @@ class Service:
         self._tick_stats(time.monotonic())  # the final stats show what is left, if anything
         if self.sink is not None:
             self.sink.stop(flush_timeout=0.0)
-        log.info(
-            "stopped: %d frames, %d slips, %d dropped, %d overruns, %d left in the outbox",
+        self.outbox.settle()  # a disk that works again takes what memory holds
+        lost = self.outbox.lost + self.outbox.in_memory
+        log.log(
+            logging.WARNING if lost else logging.INFO,
+            "stopped: %d frames, %d slips, %d dropped, %d overruns, %d left in the outbox, "
+            "%d events lost",
             self.frames,
             self.slips,
             self.dropped_frames,
             self.overruns,
-            self.outbox.depth,
+            self.outbox.depth - self.outbox.in_memory,
+            lost,
         )
         self.notifier.close()
 

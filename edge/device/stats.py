@@ -33,6 +33,8 @@ class Stats:
     cpu_temperature_c: float | None
     rss_mb: float
     stage_ms: dict[str, float] = field(default_factory=dict)  # mean ms per processed frame
+    outbox_memory: int = 0  # events held in memory only: the disk refused them (full, failing)
+    events_lost: int = 0  # events forgotten unacknowledged (memory full, or held at shutdown)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON payload (keys and types as documented)."""

@@ -15,11 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from edge import __version__
 from edge.config import Config
-from edge.device.outbox import Outbox
+from edge.device.outbox import CorruptOutbox, Outbox, OutboxError, is_storage_fault
 from edge.device.service import Processor, Service, ServiceListener, Source
 from edge.device.sysinfo import cpu_temperature_c
-from edge.errors import ConfigError
+from edge.errors import ConfigError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,12 @@ def serve(
 
     from edge.device.publisher import Publisher
 
-    db = cfg.state.dir / "outbox.db"
+    # the lock first: a second instance must not touch (or set aside) the running one's outbox
+    lock = _lock_state_dir(cfg.state.dir)
     try:
-        outbox = Outbox(db, max_events=cfg.state.outbox_max, synchronous=cfg.state.synchronous)
-    except (OSError, sqlite3.Error) as exc:  # read-only or missing dir, a file in the way, junk db
-        raise ConfigError(f"state.dir: cannot open the outbox {db}: {exc}") from exc
-    try:
-        lock = _lock_state_dir(cfg.state.dir)
+        outbox = open_outbox(cfg)
     except BaseException:
-        outbox.close()
+        lock.close()
         raise
     publisher = Publisher(
         cfg, outbox, backoff=backoff, with_temperature=cpu_temperature_c() is not None
@@ -73,6 +71,19 @@ def serve(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, frame: service.stop())
+    m = cfg.mqtt
+    log.info(
+        "microslip %s: device %s, source %s, broker %s:%d (%s), topics %s/{status,events,stats}, "
+        "outbox %s",
+        __version__,
+        cfg.device.id,
+        cfg.camera.source,
+        m.host,
+        m.port,
+        "TLS" if m.tls else "no TLS",
+        cfg.base_topic,
+        outbox.path,
+    )
     publisher.start()
     try:
         service.run()
@@ -88,6 +99,45 @@ def serve(
     return service
 
 
+def open_outbox(cfg: Config, *, repair: bool = True) -> Outbox:
+    """The configured outbox; a full disk is not an error (it starts in memory), junk is set aside.
+
+    Raises ConfigError when the state dir cannot be used (read-only, a file in the way, no
+    permission), StorageError when setting a bad file aside fails for lack of space.
+    """
+    db = cfg.state.dir / "outbox.db"
+    try:
+        return Outbox(
+            db,
+            max_events=cfg.state.outbox_max,
+            synchronous=cfg.state.synchronous,
+            repair=repair,
+        )
+    except CorruptOutbox:
+        raise
+    except (OutboxError, OSError, sqlite3.Error) as exc:
+        cause = exc.__cause__ if isinstance(exc, OutboxError) else exc
+        if cause is not None and is_storage_fault(cause):
+            raise StorageError(f"state.dir: cannot use the outbox {db}: {exc}") from exc
+        raise ConfigError(f"state.dir: cannot open the outbox {db}: {exc}") from exc
+
+
+def lock_holder(state_dir: Path) -> str | None:
+    """The pid (as text, ``?`` if unknown) of a running microslip holding ``state_dir``, or None."""
+    path = state_dir / "microslip.lock"
+    try:
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return fh.read().strip() or "?"
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return None
+
+
 def _lock_state_dir(state_dir: Path) -> IO[str]:
     """Hold an exclusive lock on the state dir for the run (released by the kernel on exit).
 
@@ -96,8 +146,11 @@ def _lock_state_dir(state_dir: Path) -> IO[str]:
     """
     path = state_dir / "microslip.lock"
     try:
+        state_dir.mkdir(parents=True, exist_ok=True)
         fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held open until the run ends
     except OSError as exc:
+        if is_storage_fault(exc):
+            raise StorageError(f"state.dir: cannot create {path}: {exc.strerror}") from exc
         raise ConfigError(f"state.dir: cannot create {path}: {exc.strerror}") from exc
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -108,10 +161,12 @@ def _lock_state_dir(state_dir: Path) -> IO[str]:
         raise ConfigError(
             f"state.dir: {state_dir} is in use by another running microslip (pid {holder})"
         ) from exc
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"{os.getpid()}\n")
-    fh.flush()
+    try:
+        # unbuffered: a pid that did not fit on a full disk must not fail again at close
+        os.ftruncate(fh.fileno(), 0)
+        os.pwrite(fh.fileno(), f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:  # a full disk: the lock holds without the pid in it
+        log.warning("%s: cannot write the pid (%s); the lock holds anyway", path, exc.strerror)
     return fh
 
 

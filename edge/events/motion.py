@@ -121,7 +121,8 @@ class Motion:
 
     def as_float(self) -> npt.NDArray[np.float32]:
         """Points in inter-ocular units (F x N x 2)."""
-        return (self.points.astype(np.float32) / np.float32(SCALE)).astype(np.float32)
+        out: npt.NDArray[np.float32] = self.points.astype(np.float32) / np.float32(SCALE)
+        return out
 
     def region_motion(self) -> dict[str, float]:
         """Largest displacement from the first frame per region, in inter-ocular units."""

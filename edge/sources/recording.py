@@ -153,8 +153,13 @@ def _load(path: Path) -> tuple[dict[str, Any], dict[str, npt.NDArray[Any]]]:
         # our own handle: np.load leaks the one it opens when the zip is damaged
         with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read the recording ({exc.strerror or exc})") from exc
     except Exception as exc:  # zipfile/numpy raise many types for a damaged file
-        raise SourceError(f"{path}: not a readable .npz recording ({exc})") from exc
+        # numpy's own message advises allow_pickle, i.e. running code from the file: never
+        raise SourceError(
+            f"{path}: not a microslip recording (not a readable .npz: {type(exc).__name__})"
+        ) from exc
     missing = [k for k in ("meta", *_ARRAYS) if k not in data]
     if missing:
         raise SourceError(f"{path}: not a microslip recording (missing {', '.join(missing)})")

@@ -169,7 +169,7 @@ def to_json(data: Any) -> str:
 
 
 def _static(name: str) -> bytes:
-    return resources.files("edge.device.web").joinpath("static", name).read_bytes()
+    return resources.files("edge.device.web").joinpath("static").joinpath(name).read_bytes()
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,0 +1,414 @@
+"""Faults against the real thing: small tmpfs disks, junk files, a real mosquitto, the real CLI.
+
+Each test is a row of docs/faults.md. Tests that mount a tmpfs need root (CI runs as root)
+and skip with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge.config import Config, parse_config
+from edge.device import outbox as outbox_module
+from edge.device.outbox import CorruptOutbox, Outbox
+from edge.device.wiring import serve
+from edge.events import SlipEvent
+from tests.broker import Mosquitto, Subscriber
+from tests.fake_device import SlipEveryFrame, TickSource
+
+REPO = Path(__file__).resolve().parents[1]
+EXE = [sys.executable, "-m", "edge"]
+
+
+# ---------------------------------------------------------------------------- helpers
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 256 KiB tmpfs mounted under tmp_path (root only), unmounted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", str(mnt)],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Write a file until the disk says ENOSPC; returns it (delete it to free the space)."""
+    path = disk / f"fill-{uuid.uuid4().hex[:6]}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+    return path
+
+
+def device_cfg(state: Path, port: int, device: str = "faultdev", **mqtt: Any) -> Config:
+    doc = {
+        "device": {"id": device},
+        "camera": {"source": "synthetic", "fps": 100},
+        "mqtt": {"host": "127.0.0.1", "port": port, "stats_interval": 0.2, **mqtt},
+        "state": {"dir": str(state)},
+    }
+    return parse_config(doc, env={})
+
+
+def received_ids(sub: Subscriber, device: str = "faultdev") -> set[str]:
+    return {json.loads(p)["id"] for p in sub.payloads(f"microslip/{device}/events")}
+
+
+class DiskFiller:
+    """A ServiceListener that fills the disk after event ``at`` and frees it after ``free_at``."""
+
+    def __init__(self, disk: Path, at: int, free_at: int | None = None) -> None:
+        self.disk, self.at, self.free_at = disk, at, free_at
+        self.seen = 0
+        self.filler: Path | None = None
+
+    def on_event(self, event: SlipEvent) -> None:
+        self.seen += 1
+        if self.seen == self.at:
+            self.filler = fill(self.disk)
+        if self.seen == self.free_at and self.filler is not None:
+            self.filler.unlink()
+
+    def on_stats(self, stats: dict[str, Any]) -> None:
+        pass
+
+
+def microslip(*args: str, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a child process (quiet runtime, no systemd)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
+    return subprocess.run(
+        [*EXE, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO, **kw
+    )
+
+
+def no_traceback(proc: subprocess.CompletedProcess[str]) -> None:
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
+
+
+# ---------------------------------------------------------------------------- storage
+@pytest.mark.broker
+def test_disk_fills_mid_run_nothing_lost_storing_resumes(
+    mosquitto: Mosquitto,
+    small_disk: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Fault 1: the disk fills after event 3 and frees after event 25; all 40 arrive."""
+    monkeypatch.setattr(outbox_module, "RETRY_S", 0.1)
+    cfg = device_cfg(small_disk / "state", mosquitto.port)
+    sub = Subscriber(mosquitto.port, ["microslip/faultdev/events"])
+    proc = SlipEveryFrame(40, "faultdev")
+    filler = DiskFiller(small_disk, at=3, free_at=25)
+    with caplog.at_level(logging.INFO):
+        service = serve(
+            cfg,
+            proc,
+            backoff=(0.05, 0.3),
+            listeners=(filler,),
+            open_source=lambda: TickSource(100.0, 200),
+        )
+    try:
+        made = {e.id for e in proc.emitted}
+        assert sub.wait_for(lambda m: received_ids(sub) >= made, 10), len(received_ids(sub))
+    finally:
+        sub.close()
+    assert len(made) == 40
+    assert service.outbox.lost == 0
+    assert service.outbox.put_errors > 0  # the disk really refused some
+    text = caplog.text
+    assert "no transaction is active" not in text
+    # the real error once for the episode, not once per event; then storing resumed
+    assert sum("database or disk is full" in r.getMessage() for r in caplog.records) == 1
+    assert "storing on disk again" in text
+    assert "0 events lost" in text
+
+
+@pytest.mark.broker
+def test_disk_full_at_start_runs_in_memory_and_publishes_everything(
+    mosquitto: Mosquitto, small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault 2: no outbox can be created on a full disk; the device runs and loses nothing."""
+    filler = fill(small_disk)
+    cfg = device_cfg(small_disk / "state", mosquitto.port)
+    sub = Subscriber(mosquitto.port, ["microslip/faultdev/events"])
+    proc = SlipEveryFrame(15, "faultdev")
+    try:
+        with caplog.at_level(logging.INFO):
+            service = serve(
+                cfg, proc, backoff=(0.05, 0.3), open_source=lambda: TickSource(100.0, 60)
+            )
+        made = {e.id for e in proc.emitted}
+        assert sub.wait_for(lambda m: received_ids(sub) >= made, 10)
+    finally:
+        sub.close()
+        filler.unlink()
+    assert len(made) == 15 and service.outbox.lost == 0
+    assert "events are held in memory" in caplog.text
+
+
+@pytest.mark.broker
+def test_disk_full_at_start_cli_run_is_not_a_config_error(
+    mosquitto: Mosquitto, small_disk: Path, tmp_path: Path
+) -> None:
+    """Fault 2 from the CLI: `run` on a full disk does not exit 2; it runs and publishes."""
+    filler = fill(small_disk)
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        '[device]\nid = "faultdev"\n[camera]\nsource = "synthetic"\nfps = 60\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {mosquitto.port}\n'
+        f'[state]\ndir = "{small_disk / "state"}"\n'
+    )
+    try:
+        proc = microslip("run", "--config", str(conf))
+    finally:
+        filler.unlink()
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "held in memory" in proc.stderr
+    assert ", 0 events lost" in proc.stderr
+
+
+def test_corrupt_outbox_is_set_aside_and_a_fresh_one_made(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault 3: random bytes as outbox.db: renamed aside (kept), a fresh outbox works."""
+    db = tmp_path / "outbox.db"
+    junk = os.urandom(8192)
+    db.write_bytes(junk)
+    with pytest.raises(CorruptOutbox, match="not a microslip outbox"):
+        Outbox(db, repair=False)
+    assert db.read_bytes() == junk  # a check never touches it
+    with caplog.at_level(logging.ERROR), Outbox(db) as box:
+        assert box.quarantined is not None and box.quarantined.read_bytes() == junk
+        assert box.put("e1", "t", b"{}")
+        assert [p.id for p in box.pending(5)] == ["e1"]
+    assert "moved it to" in caplog.text and str(box.quarantined) in caplog.text
+
+
+def test_foreign_schema_outbox_is_set_aside(tmp_path: Path) -> None:
+    """Fault 3: a SQLite file with another program's `outbox` table is not used silently."""
+    db = tmp_path / "outbox.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE outbox (a INTEGER, b TEXT)")
+    con.execute("INSERT INTO outbox VALUES (1, 'theirs')")
+    con.commit()
+    con.close()
+    with pytest.raises(CorruptOutbox, match="tables outbox, expected outbox, meta"):
+        Outbox(db, repair=False)
+    with Outbox(db) as box:
+        assert box.quarantined is not None
+        assert box.put("e1", "t", b"{}") and box.depth == 1
+    kept = sqlite3.connect(box.quarantined)
+    assert kept.execute("SELECT b FROM outbox").fetchall() == [("theirs",)]
+    kept.close()
+
+
+def test_outbox_memory_is_bounded_and_losses_counted(small_disk: Path) -> None:
+    """Fault 1, worst case: a disk that never frees; memory keeps the newest, counts the rest."""
+    box = Outbox(small_disk / "outbox.db", memory_max=5)
+    filler = fill(small_disk)
+    try:
+        for i in range(8):
+            box.put(f"e{i}", "t", b"x" * 2000)
+        assert box.in_memory == 5 and box.lost == 3
+        assert [p.id for p in box.pending(10)] == [f"e{i}" for i in range(3, 8)]
+        box.delete_many(["e3"])  # acknowledged from memory: gone, not lost
+        assert box.depth == 4
+        box.close()
+        assert box.lost == 3 + 4  # what memory held at close was never acknowledged
+    finally:
+        filler.unlink()
+
+
+def write_config(path: Path, state: Path, port: int, extra_mqtt: str = "") -> Path:
+    path.write_text(
+        '[device]\nid = "faultdev"\n[camera]\nsource = "synthetic"\nfps = 60\n'
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\n{extra_mqtt}'
+        f'[state]\ndir = "{state}"\n'
+    )
+    return path
+
+
+@pytest.mark.broker
+def test_check_on_a_full_state_dir_is_one_line_non_zero(
+    mosquitto: Mosquitto, small_disk: Path, tmp_path: Path
+) -> None:
+    """Fault 4: `check` on a full disk: FAIL state naming the dir, no traceback, exit 1."""
+    conf = write_config(tmp_path / "c.toml", small_disk / "state", mosquitto.port)
+    Outbox(small_disk / "state" / "outbox.db").close()  # an outbox from an earlier run
+    filler = fill(small_disk)
+    try:
+        proc = microslip("check", "--config", str(conf), "--timeout", "3")
+    finally:
+        filler.unlink()
+    no_traceback(proc)
+    assert proc.returncode == 1
+    state = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL  state")]
+    assert len(state) == 1 and "no room for events" in state[0], proc.stdout
+
+
+@pytest.mark.broker
+@pytest.mark.parametrize("kind", ["random bytes", "foreign schema"])
+def test_check_reports_a_bad_outbox_in_one_line_and_keeps_it(
+    mosquitto: Mosquitto, tmp_path: Path, kind: str
+) -> None:
+    """Fault 3 in `check`: one FAIL line, non-zero; the file is left exactly as it was."""
+    state = tmp_path / "state"
+    state.mkdir()
+    db = state / "outbox.db"
+    if kind == "random bytes":
+        db.write_bytes(os.urandom(4096))
+    else:
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE meta (k TEXT)")
+        con.commit()
+        con.close()
+    before = db.read_bytes()
+    conf = write_config(tmp_path / "c.toml", state, mosquitto.port)
+    proc = microslip("check", "--config", str(conf), "--timeout", "3")
+    no_traceback(proc)
+    assert proc.returncode == 1
+    fails = [ln for ln in proc.stdout.splitlines() if ln.startswith("FAIL")]
+    assert len(fails) == 1 and "not a microslip outbox" in fails[0], proc.stdout
+    assert "move it aside" in fails[0]
+    assert db.read_bytes() == before and sorted(p.name for p in state.iterdir()) == ["outbox.db"]
+
+
+@pytest.mark.broker
+def test_check_while_a_service_holds_the_state_dir(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """Fault 4: `check` while another process holds the lock: FAIL naming its pid."""
+    import fcntl
+
+    state = tmp_path / "state"
+    state.mkdir()
+    conf = write_config(tmp_path / "c.toml", state, mosquitto.port)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl,os,sys,time\n"
+         f"f=open({str(state / 'microslip.lock')!r},'a+')\n"
+         "fcntl.flock(f,fcntl.LOCK_EX); f.write(str(os.getpid())); f.flush()\n"
+         "print('locked',flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        proc = microslip("check", "--config", str(conf), "--timeout", "3")
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    no_traceback(proc)
+    assert proc.returncode == 1
+    assert f"in use by a running microslip (pid {holder.pid})" in proc.stdout
+    with open(state / "microslip.lock") as fh:  # check released its probe: lockable again
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_fifo_password_file_is_refused_not_a_hang(tmp_path: Path) -> None:
+    """Fault 9: a FIFO as mqtt.password_file: exit 2 at once naming the key."""
+    fifo = tmp_path / "pw"
+    os.mkfifo(fifo)
+    conf = write_config(
+        tmp_path / "c.toml", tmp_path / "state", 1, f'username = "u"\npassword_file = "{fifo}"\n'
+    )
+    proc = microslip("check", "--config", str(conf), "--timeout", "1", timeout=20)
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert "mqtt.password_file" in proc.stderr and "not a regular file" in proc.stderr
+
+
+# ---------------------------------------------------------------------------- replay outputs
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3 s synthetic clip with a face (written with OpenCV), cheap to replay."""
+    import cv2
+
+    from edge.sources import open_source
+
+    path = tmp_path_factory.mktemp("clip") / "faces.mp4"
+    src = open_source("synthetic", fps=30.0)
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
+    with src:
+        for frame in src:
+            out.write(cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+    out.release()
+    return path
+
+
+def test_replay_frames_out_on_a_full_disk(
+    small_disk: Path, short_clip: Path, face_models: Path
+) -> None:
+    """Fault 5: --frames-out fills the disk: one line naming the file, exit 7, valid lines."""
+    out = small_disk / "frames.jsonl"
+    proc = microslip("replay", str(short_clip), "--frames-out", str(out))
+    no_traceback(proc)
+    assert proc.returncode == 7, proc.stderr[-2000:]
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("microslip: error:")]
+    assert len(errors) == 1 and str(out) in errors[0] and "No space left" in errors[0]
+    lines = out.read_text().splitlines()
+    assert lines and all(json.loads(ln)["faces"] is not None for ln in lines)
+    assert out.read_bytes().endswith(b"\n")
+
+
+def test_replay_sigterm_flushes_events_found_so_far(tmp_path: Path, face_models: Path) -> None:
+    """Fault 5: SIGTERM during a realtime replay: --events-out holds what was found."""
+    import signal
+    import time
+
+    clip = tmp_path / "long.mp4"
+    import cv2
+
+    from edge.sources import open_source
+
+    out = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (320, 240))
+    with open_source("synthetic", fps=30.0) as src:  # 90 frames with slips, repeated
+        frames = [cv2.cvtColor(f.image, cv2.COLOR_RGB2BGR) for f in src]
+    for _ in range(4):
+        for f in frames:
+            out.write(f)
+    out.release()
+    events = tmp_path / "events.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    child = subprocess.Popen(
+        [*EXE, "replay", str(clip), "--realtime", "--events-out", str(events)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (events.exists() and events.stat().st_size):
+        time.sleep(0.1)
+    child.send_signal(signal.SIGTERM)
+    stdout, stderr = child.communicate(timeout=30)
+    assert "Traceback" not in stderr
+    assert child.returncode == 0, stderr[-2000:]
+    assert "stopped early" in stdout
+    found = [json.loads(ln) for ln in events.read_text().splitlines()]
+    assert found and all("id" in e for e in found)
+    assert f"events: {len(found)}" in stdout
