@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -297,6 +298,13 @@ def test_prometheus_scrapes_what_the_device_publishes(
                 assert result == [], expr  # absent where unreadable, never a made-up 0
             else:
                 assert result, f"no data for dashboard query {q!r}"
+
+        # SIGTERM: the device exits cleanly and its endpoint is gone; Prometheus says so
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, log.read_text()[-3000:]
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", metrics_port), timeout=2).close()
+        wait_until(lambda: prom.query('up{job="microslip"} == 0'), 30, "up == 0", log)
     finally:
         client.disconnect()
         client.loop_stop()
