@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
-import socket
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from edge.commands.broker import find_mosquitto, free_port, stop_process, wait_listening
+from edge.errors import BrokerError
 from edge.events import EMOTIONS, SlipEvent
 
-
-def find_mosquitto() -> str | None:
-    """Path of the mosquitto binary, or None."""
-    return shutil.which("mosquitto") or (
-        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-    )
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["Mosquitto", "Subscriber", "find_mosquitto", "free_port", "make_event"]
 
 
 class Mosquitto:
@@ -67,26 +54,17 @@ class Mosquitto:
             self.proc = subprocess.Popen(
                 [self.binary, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"mosquitto did not listen on {self.port}")
+        proc = self.proc
+        try:
+            wait_listening(self.port, timeout, lambda: proc.poll() is None)
+        except BrokerError as exc:
+            raise RuntimeError(f"{exc}: {self.log.read_text()[-2000:]}") from exc
+        return self
 
     def stop(self) -> None:
         """Terminate and wait."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
     def kill(self) -> None:

@@ -39,7 +39,26 @@ def reachable(host: str, port: int, timeout: float = 1.0) -> bool:
         return False
 
 
-def _wait_listening(port: int, timeout: float, alive: Any) -> None:
+def find_mosquitto() -> str | None:
+    """Path of the mosquitto binary (PATH or Debian's /usr/sbin), or None."""
+    return shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
+    )
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, wait up to 5 s, then SIGKILL."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def wait_listening(port: int, timeout: float, alive: Any) -> None:
+    """Return once 127.0.0.1:port accepts TCP; BrokerError when ``alive()`` fails or time is up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not alive():
@@ -66,9 +85,7 @@ class EmbeddedBroker:
 
     def start(self) -> EmbeddedBroker:
         """Start a broker on a free loopback port; raises BrokerError if none is available."""
-        binary = shutil.which("mosquitto") or (
-            "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-        )
+        binary = find_mosquitto()
         order = ["mosquitto", "amqtt"] if self.prefer == "mosquitto" else ["amqtt", "mosquitto"]
         errors: list[str] = []
         for kind in order:
@@ -99,7 +116,7 @@ class EmbeddedBroker:
             [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         proc = self._proc
-        _wait_listening(self.port, 10.0, lambda: proc.poll() is None)
+        wait_listening(self.port, 10.0, lambda: proc.poll() is None)
         self.kind, self.protocol = "mosquitto", "5"
         log.info("embedded mosquitto on 127.0.0.1:%d", self.port)
 
@@ -135,7 +152,7 @@ class EmbeddedBroker:
         started.wait(15)
         if failure:
             raise BrokerError(f"amqtt failed to start: {failure[0]}")
-        _wait_listening(
+        wait_listening(
             self.port, 10.0, lambda: self._thread is not None and self._thread.is_alive()
         )
         self.kind, self.protocol = "amqtt", "3.1.1"
@@ -144,12 +161,7 @@ class EmbeddedBroker:
     def stop(self) -> None:
         """Stop whichever broker runs."""
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+            stop_process(self._proc)
             self._proc = None
         if self._loop is not None and self._amqtt is not None:
             fut = asyncio.run_coroutine_threadsafe(self._amqtt.shutdown(), self._loop)
