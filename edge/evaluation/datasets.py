@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import csv
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from edge.errors import InputError
 from edge.evaluation.annotations import Segment
@@ -128,62 +129,68 @@ def _complete(onset: int, apex: int | None, offset: int | None) -> tuple[int, in
     return onset, apex, offset
 
 
-def read_casme2(path: Path | str, sheet: str | int = 0) -> list[DatasetSample]:
-    """CASME II coding table (all samples are micro-expressions)."""
-    rows = read_rows(path, sheet)
-    h, cols = _header(rows, ("subject", "filename", "onsetframe"))
-    c_apex, c_off = _pick(cols, "apexframe", "apexf1"), _pick(cols, "offsetframe")
-    c_au, c_emo = _pick(cols, "actionunits"), _pick(cols, "estimatedemotion", "emotion")
-    out = []
-    for row in rows[h + 1 :]:
-        row = list(row) + [None] * (len(cols) + 8)
-        onset = _frame(row[cols["onsetframe"]])
+def _coded(
+    rows: Sequence[Sequence[Cell]],
+    h: int,
+    width: int,
+    c_on: int,
+    c_apex: int | None,
+    c_off: int | None,
+) -> Iterator[tuple[list[Any], tuple[int, int, int]]]:
+    """(padded row, (onset, apex, offset)) for every row below the header with an onset."""
+    for raw in rows[h + 1 :]:
+        row = list(raw) + [None] * (width + 8)
+        onset = _frame(row[c_on])
         if onset is None:
             continue
-        on, ap, off = _complete(
-            onset,
-            _frame(row[c_apex]) if c_apex is not None else None,
-            _frame(row[c_off]) if c_off is not None else None,
+        yield (
+            row,
+            _complete(
+                onset,
+                _frame(row[c_apex]) if c_apex is not None else None,
+                _frame(row[c_off]) if c_off is not None else None,
+            ),
         )
+
+
+def _tabled(
+    dataset: str, path: Path | str, sheet: str | int, onset_names: tuple[str, ...],
+    apex_names: tuple[str, ...], offset_names: tuple[str, ...],
+) -> list[DatasetSample]:  # fmt: skip
+    """CASME II and SAMM share a layout: named columns, one expression per row."""
+    rows = read_rows(path, sheet)
+    h, cols = _header(rows, ("subject", "filename"))
+    c_on = _pick(cols, *onset_names)
+    if c_on is None:
+        raise InputError(f"{path}: no 'Onset Frame' column")
+    c_apex, c_off = _pick(cols, *apex_names), _pick(cols, *offset_names)
+    c_type, c_au = _pick(cols, "type"), _pick(cols, "actionunits")
+    c_emo = _pick(cols, "estimatedemotion", "emotion")
+    out = []
+    for row, (on, ap, off) in _coded(rows, h, len(cols), c_on, c_apex, c_off):
+        typ = str(row[c_type] or "").lower() if c_type is not None else "micro"
         label = _name(row[c_emo]) if c_emo is not None else ""
         out.append(
-            DatasetSample("casme2", _name(row[cols["subject"]]), _name(row[cols["filename"]]),
-                          on, ap, off, "micro", map_emotion(label), label,
-                          _aus(row[c_au]) if c_au is not None else ())
+            DatasetSample(dataset, _name(row[cols["subject"]]), _name(row[cols["filename"]]),
+                          on, ap, off, "macro" if "macro" in typ else "micro",
+                          map_emotion(label), label, _aus(row[c_au]) if c_au is not None else ())
         )  # fmt: skip
     return out
+
+
+def read_casme2(path: Path | str, sheet: str | int = 0) -> list[DatasetSample]:
+    """CASME II coding table (all samples are micro-expressions)."""
+    return _tabled(
+        "casme2", path, sheet, ("onsetframe",), ("apexframe", "apexf1"), ("offsetframe",)
+    )
 
 
 def read_samm(path: Path | str, sheet: str | int = 0) -> list[DatasetSample]:
     """SAMM or SAMM Long Videos coding table (Type says micro or macro when present)."""
-    rows = read_rows(path, sheet)
-    h, cols = _header(rows, ("subject", "filename"))
-    c_on = _pick(cols, "onsetframe", "onset")
-    if c_on is None:
-        raise InputError(f"{path}: no 'Onset Frame' column")
-    c_apex, c_off = _pick(cols, "apexframe", "apex"), _pick(cols, "offsetframe", "offset")
-    c_type, c_au = _pick(cols, "type"), _pick(cols, "actionunits")
-    c_emo = _pick(cols, "estimatedemotion", "emotion")
-    out = []
-    for row in rows[h + 1 :]:
-        row = list(row) + [None] * (len(cols) + 8)
-        onset = _frame(row[c_on])
-        if onset is None:
-            continue
-        on, ap, off = _complete(
-            onset,
-            _frame(row[c_apex]) if c_apex is not None else None,
-            _frame(row[c_off]) if c_off is not None else None,
-        )
-        typ = str(row[c_type] or "").lower() if c_type is not None else "micro"
-        kind = "macro" if "macro" in typ else "micro"
-        label = _name(row[c_emo]) if c_emo is not None else ""
-        out.append(
-            DatasetSample("samm", _name(row[cols["subject"]]), _name(row[cols["filename"]]),
-                          on, ap, off, kind, map_emotion(label), label,
-                          _aus(row[c_au]) if c_au is not None else ())
-        )  # fmt: skip
-    return out
+    return _tabled(
+        "samm", path, sheet, ("onsetframe", "onset"), ("apexframe", "apex"),
+        ("offsetframe", "offset"),
+    )  # fmt: skip
 
 
 def read_casme_sq(path: Path | str, sheet: str | int = 0) -> list[DatasetSample]:
