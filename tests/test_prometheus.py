@@ -32,6 +32,7 @@ from tests.broker import Mosquitto, free_port
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "examples" / "grafana" / "microslip-dashboard.json"
 SCRAPE_S = 1.0
+SLACK_S = 1.5  # > scrape timeout (1 s) + MQTT delivery on loopback
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 
 
@@ -215,14 +216,15 @@ def wait_until(predicate: Any, timeout: float, what: str, log: Path) -> None:
 
 
 def bracket(t: float, stats: list[tuple[float, dict[str, Any]]], key: str) -> tuple[float, float]:
-    """(value of the last stats received before ``t``, of the first received after ``t``+0.5 s).
+    """(value of the last stats received before ``t``, of the first received after ``t + SLACK_S``).
 
-    Counters only grow, so a sample taken at ``t`` must lie between the two: a message that
-    arrived before ``t`` was computed before it, and one arriving half a second later on a
-    loopback broker was computed after it.
+    Prometheus stamps a sample with the scrape's start ``t``; the device reads its counters a
+    moment later. Counters only grow, so the sample lies between the two: a message that arrived
+    before ``t`` was computed before the read, and one arriving ``SLACK_S`` later (more than a
+    scrape plus a loopback delivery take) was computed after it.
     """
     before = [float(doc[key]) for at, doc in stats if at < t]
-    after = [float(doc[key]) for at, doc in stats if at > t + 0.5]
+    after = [float(doc[key]) for at, doc in stats if at > t + SLACK_S]
     return (before[-1] if before else 0.0), (after[0] if after else float("inf"))
 
 
@@ -281,12 +283,12 @@ def test_prometheus_scrapes_what_the_device_publishes(
             assert lo <= v <= hi, (t, v, lo, hi)
         fps_checked = 0
         for t, v in fps:
-            near = {float(d["fps"]) for at, d in stats if t - 2.5 < at < t + 1.0}
+            near = {float(d["fps"]) for at, d in stats if t - 2.5 < at < t + SLACK_S}
             if v > 0 and near:
                 assert v in near, (t, v, near)
                 fps_checked += 1
         assert fps_checked >= 3
-        assert 10 < float(stats[-1][1]["fps"]) < 40  # single_face.mp4 plays at 30 fps
+        assert 5 < float(stats[-1][1]["fps"]) < 40  # single_face.mp4 plays at 30 fps
 
         # every dashboard query answers with data from this device (temperature: where readable)
         instance = f"127.0.0.1:{metrics_port}"
