@@ -10,9 +10,12 @@ import errno
 import json
 import logging
 import os
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +26,12 @@ import pytest
 from edge.config import Config, parse_config
 from edge.device import outbox as outbox_module
 from edge.device.outbox import CorruptOutbox, Outbox
+from edge.device.publisher import Publisher
 from edge.device.wiring import serve
 from edge.events import SlipEvent
 from tests.broker import Mosquitto, Subscriber
 from tests.fake_device import SlipEveryFrame, TickSource
+from tests.test_publisher import _make_ca, _make_cert
 
 REPO = Path(__file__).resolve().parents[1]
 EXE = [sys.executable, "-m", "edge"]
@@ -381,7 +386,6 @@ def test_replay_frames_out_on_a_full_disk(
 def test_replay_sigterm_flushes_events_found_so_far(tmp_path: Path, face_models: Path) -> None:
     """Fault 5: SIGTERM during a realtime replay: --events-out holds what was found."""
     import signal
-    import time
 
     clip = tmp_path / "long.mp4"
     import cv2
@@ -412,3 +416,261 @@ def test_replay_sigterm_flushes_events_found_so_far(tmp_path: Path, face_models:
     found = [json.loads(ln) for ln in events.read_text().splitlines()]
     assert found and all("id" in e for e in found)
     assert f"events: {len(found)}" in stdout
+
+
+# ---------------------------------------------------------------------------- broker
+@pytest.fixture
+def refusing_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A real mosquitto that accepts only user ``dev`` with password ``right``."""
+    if shutil.which("mosquitto_passwd") is None:
+        pytest.skip("mosquitto_passwd not installed (.ci/run installs mosquitto)")
+    pwfile = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pwfile), "dev", "right"], check=True)
+    broker = Mosquitto(tmp_path, extra=f"allow_anonymous false\npassword_file {pwfile}\n")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def tls_only_broker(tmp_path: Path) -> Iterator[tuple[Mosquitto, Path]]:
+    """A real mosquitto listening with TLS only (server cert from a throwaway CA)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    d = tmp_path / "pki"
+    d.mkdir()
+    ca = _make_ca(d, "ca")
+    server = _make_cert(d, "server", ca, "IP:127.0.0.1")
+    extra = f"cafile {ca[1]}\ncertfile {server[1]}\nkeyfile {server[0]}\nallow_anonymous true\n"
+    (tmp_path / "tls").mkdir()  # its own workdir: the plain broker fixture uses tmp_path
+    broker = Mosquitto(tmp_path / "tls", extra=extra)
+    broker.start()
+    yield broker, d
+    broker.stop()
+
+
+def _attempt_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[float, float, str]]:
+    """(time, logged delay, message) of every publisher line about a failed/closed attempt."""
+    out = []
+    for r in caplog.records:
+        if r.name == "edge.device.publisher" and r.levelno >= logging.WARNING:
+            msg = r.getMessage()
+            m = re.search(r"(?:retrying|reconnecting) in ([\d.]+) s", msg)
+            out.append((r.created, float(m.group(1)) if m else -1.0, msg))
+    return out
+
+
+@pytest.mark.broker
+def test_refused_credentials_one_line_per_attempt_with_the_real_jittered_delay(
+    refusing_broker: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault 7: one line per refused attempt, naming the fix; delays jittered, as logged."""
+    caplog.set_level(logging.WARNING, logger="edge.device.publisher")
+    (tmp_path / "pw").write_text("wrong\n")
+    cfg = device_cfg(
+        tmp_path / "state", refusing_broker.port, username="dev", password_file=str(tmp_path / "pw")
+    )
+    with Outbox(tmp_path / "o.db") as box:
+        pub = Publisher(cfg, box, backoff=(0.2, 0.8))
+        pub.start()
+        try:
+            deadline = time.monotonic() + 15
+            while pub.connect_failures < 5 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            pub.stop(flush_timeout=0)
+    lines = _attempt_lines(caplog)[:5]
+    assert len(lines) == 5 and pub.connect_failures >= 5
+    assert all("Not authorized" in m and "mqtt.username" in m for _, _, m in lines), lines
+    delays = [d for _, d, _ in lines]
+    nominal = [0.2, 0.4, 0.8, 0.8, 0.8]
+    assert all(0.8 * n <= d <= 1.2 * n for d, n in zip(delays, nominal, strict=True)), delays
+    assert delays != nominal  # jittered: a fleet does not retry in lockstep
+    for (t0, d, _), (t1, _, _) in zip(lines, lines[1:], strict=False):
+        assert t1 - t0 >= d * 0.95, (t1 - t0, d)  # the delay logged is the delay waited
+
+
+@pytest.mark.broker
+def test_tail_exits_non_zero_when_the_broker_refuses(
+    refusing_broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Fault 6: `tail` with refused credentials: one `microslip: error:` line, non-zero."""
+    proc = microslip("tail", "--port", str(refusing_broker.port), "--timeout", "5")
+    no_traceback(proc)
+    assert proc.returncode != 0
+    errors = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and errors[0].startswith("microslip: error:"), proc.stderr
+    assert "refused" in errors[0] and "Not authorized" in errors[0]
+
+
+@pytest.mark.broker
+@pytest.mark.filterwarnings("ignore:unclosed <ssl.SSLSocket:ResourceWarning")
+def test_tls_and_plain_port_mismatch_say_what_is_probably_wrong(
+    tls_only_broker: tuple[Mosquitto, Path],
+    mosquitto: Mosquitto,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Fault 8: plain MQTT to the TLS port, TLS to a plain port: each names the likely cause."""
+    caplog.set_level(logging.ERROR, logger="edge.device.publisher")
+    broker, d = tls_only_broker
+    with Outbox(tmp_path / "o.db") as box:
+        for port, tls in ((broker.port, {}), (mosquitto.port, {"tls_ca": str(d / "ca.pem")})):
+            caplog.clear()
+            pub = Publisher(device_cfg(tmp_path / "s", port, **tls), box, backoff=(0.1, 0.2))
+            pub.start()
+            try:
+                deadline = time.monotonic() + 10
+                while pub.connect_failures < 2 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+            finally:
+                pub.stop(flush_timeout=0)
+            text = " ".join(m for _, _, m in _attempt_lines(caplog))
+            if tls:
+                assert "TLS to a plain MQTT port?" in text, text
+            else:
+                assert "closed the connection before CONNACK; a TLS port?" in text, text
+                assert "no CONNACK within" not in text
+
+
+# ---------------------------------------------------------------------------- inputs
+def test_garbage_npz_is_not_a_recording_and_never_advises_pickle(tmp_path: Path) -> None:
+    """Fault 10: random bytes named .npz: exit 4, one line, no allow_pickle advice."""
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(os.urandom(3000))
+    proc = microslip("replay", str(junk))
+    no_traceback(proc)
+    assert proc.returncode == 4
+    assert "not a microslip recording" in proc.stderr
+    assert "pickle" not in proc.stderr.lower()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("replay", "--fps", "-1", "x.mp4"),
+        ("replay", "--fps", "nan", "x.mp4"),
+        ("check", "--timeout", "-1"),
+        ("tail", "--timeout", "0"),
+    ],
+)
+def test_negative_rates_and_timeouts_are_refused(args: tuple[str, ...]) -> None:
+    """Fault 11: --fps -1, --timeout -1 (and 0, nan) are usage errors, exit 2."""
+    proc = microslip(*args)
+    no_traceback(proc)
+    assert proc.returncode == 2
+    assert "must be a positive number" in proc.stderr
+
+
+def _annotation(clip: str, sha: str = "") -> str:
+    return json.dumps(
+        {"format": "microslip-annotations/1", "clip": clip, "fps": 30, "frames": 90,
+         "duration_ms": 3000, "sha256": sha, "segments": []}
+    )  # fmt: skip
+
+
+def test_eval_checks_every_truth_before_processing_any_clip(tmp_path: Path) -> None:
+    """Fault 11: a missing truth for the second clip fails at once; a missing clip exits 4."""
+    a, b = tmp_path / "a.mp4", tmp_path / "b.mp4"
+    a.write_bytes(b"not looked at")
+    b.write_bytes(b"not looked at")
+    (tmp_path / "a.mp4.json").write_text(_annotation("a.mp4"))
+    t = time.monotonic()
+    proc = microslip("eval", str(a), str(b))
+    no_traceback(proc)
+    assert proc.returncode == 6 and "no ground truth for" in proc.stderr and "b.mp4" in proc.stderr
+    assert time.monotonic() - t < 20  # nothing was spotted before the check (a.mp4 is junk)
+    proc = microslip("eval", str(a), str(tmp_path / "missing.mp4"))
+    no_traceback(proc)
+    assert proc.returncode == 4 and "missing.mp4: no such file" in proc.stderr
+
+
+def test_eval_finds_a_recordings_truth_by_source_and_warns_on_mismatch(
+    tmp_path: Path, face_models: Path
+) -> None:
+    """Fault 11: rec.npz of clip.mp4 uses clip.mp4.json; another clip's truth is warned about."""
+    import numpy as np
+
+    from edge.sources.recording import RecordingWriter
+    from edge.types import Face, FaceFrame
+
+    rec = tmp_path / "rec.npz"
+    w = RecordingWriter(rec, fps=30.0, width=64, height=64, source="clip.mp4", mesh=468)
+    for i in range(30):
+        lm = np.zeros((468, 3), np.float32)
+        w.add(FaceFrame(i, round(i * 1e9 / 30), (Face(1, (0, 0, 9, 9), lm, 1.0),)))
+    w.close()
+    (tmp_path / "clip.mp4.json").write_text(_annotation("clip.mp4"))
+    proc = microslip("eval", str(rec))
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "annotated for clip" not in proc.stderr
+    (tmp_path / "clip.mp4.json").write_text(_annotation("other.mp4"))
+    proc = microslip("eval", str(rec))
+    assert proc.returncode == 0 and "annotated for clip 'other.mp4'" in proc.stderr
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"some bytes")
+    (tmp_path / "v.mp4.json").write_text(_annotation("v.mp4", sha="0" * 64))
+    proc = microslip("eval", "--truth", str(tmp_path / "v.mp4.json"), str(video))
+    assert "sha256" in proc.stderr and "may not match" in proc.stderr
+
+
+@pytest.mark.broker
+def test_run_with_a_junk_outbox_sets_it_aside_and_publishes(
+    mosquitto: Mosquitto, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault 3 in `run`: the junk file is kept under a new name, a fresh outbox carries all."""
+    state = tmp_path / "state"
+    state.mkdir()
+    junk = os.urandom(5000)
+    (state / "outbox.db").write_bytes(junk)
+    sub = Subscriber(mosquitto.port, ["microslip/faultdev/events"])
+    proc = SlipEveryFrame(10, "faultdev")
+    try:
+        with caplog.at_level(logging.ERROR):
+            serve(
+                device_cfg(state, mosquitto.port),
+                proc,
+                backoff=(0.05, 0.3),
+                open_source=lambda: TickSource(100.0, 30),
+            )
+        made = {e.id for e in proc.emitted}
+        assert sub.wait_for(lambda m: received_ids(sub) >= made, 10)
+    finally:
+        sub.close()
+    kept = [p for p in state.iterdir() if p.name.startswith("outbox.db.bad-")]
+    assert len(kept) == 1 and kept[0].read_bytes() == junk
+    assert "not a microslip outbox" in caplog.text and str(kept[0]) in caplog.text
+
+
+# ---------------------------------------------------------------------------- first run
+@pytest.mark.broker
+def test_run_says_what_it_does_by_default_without_the_runtime_banner(
+    mosquitto: Mosquitto, tmp_path: Path, face_models: Path
+) -> None:
+    """Fault 12: `run` without -v: start-up, connected, one line per slip, status, summary."""
+    conf = write_config(tmp_path / "c.toml", tmp_path / "state", mosquitto.port,
+                        "stats_interval = 0.5\n")  # fmt: skip
+    proc = microslip("run", "--config", str(conf))
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    err = proc.stderr
+    assert "XNNPACK" not in err and "TensorFlow Lite" not in err
+    assert f"device faultdev, source synthetic, broker 127.0.0.1:{mosquitto.port}" in err
+    assert "topics microslip/faultdev/{status,events,stats}" in err
+    assert "connected to MQTT broker" in err
+    slips = [ln for ln in err.splitlines() if " INFO edge.device.service: slip " in ln]
+    assert slips, err[-2000:]
+    assert "INFO edge.device.service: status: " in err
+    assert f"{len(slips)} slips" in err and ", 0 events lost" in err
+
+
+def test_models_fetch_reports_each_file(tmp_path: Path, face_models: Path) -> None:
+    """Fault 13: not a terminal: one line per model fetched, then its path on stdout."""
+    proc = microslip("models", "--dir", str(tmp_path), "fetch", "face_detection_short_range")
+    no_traceback(proc)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^face_detection_short_range\.tflite: mediapipe==\S+, ", proc.stderr, re.M)
+    assert proc.stdout.strip() == f"ok  {tmp_path / 'face_detection_short_range.tflite'}"
+    again = microslip("models", "--dir", str(tmp_path), "fetch", "face_detection_short_range")
+    assert again.returncode == 0 and again.stderr == ""  # present and valid: nothing to say

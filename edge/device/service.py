@@ -117,7 +117,7 @@ class Service:
         self._period_s = 1.0 / (cfg.camera.fps or 30.0)
         self._started = time.monotonic()
         self._last_watchdog = 0.0
-        self._next_status_log = self._started + 10.0  # the first one soon after start
+        self._next_status_log = self._started  # the first at the first stats tick
         self._interval = _Interval(start=self._started)
         self._ready = False
         self.with_temperature = cpu_temperature_c() is not None

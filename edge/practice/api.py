@@ -110,9 +110,9 @@ class PracticeAPI:
             if method not in ("GET", "HEAD"):
                 return error(405, f"{method} not allowed on {path}")
             name, ctype = _STATIC[path]
-            return Reply(
-                200, ctype, resources.files("edge.practice").joinpath("static", name).read_bytes()
-            )
+            # one joinpath per part: several arguments need Python 3.11
+            static = resources.files("edge.practice").joinpath("static")
+            return Reply(200, ctype, static.joinpath(name).read_bytes())
         if not path.startswith("/api/practice/"):
             return None
         route = {
