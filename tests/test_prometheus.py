@@ -301,6 +301,13 @@ def test_prometheus_scrapes_what_the_device_publishes(
             else:
                 assert result, f"no data for dashboard query {q!r}"
 
+        # the live exposition of the real pipeline (its own stage names) passes promtool's lint
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            live = resp.read().decode()
+        assert 'microslip_stage_seconds_count{stage="mesh"}' in live
+        promtool_lint(live)
+
         # SIGTERM: the device exits cleanly and its endpoint is gone; Prometheus says so
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(60) == 0, log.read_text()[-3000:]
@@ -313,15 +320,25 @@ def test_prometheus_scrapes_what_the_device_publishes(
         prom.stop()
 
 
-def test_promtool_accepts_the_exposition(tmp_path: Path) -> None:
-    """``promtool check metrics`` lints names, units and types of a real scrape."""
+def promtool_lint(text: str) -> None:
+    """``promtool check metrics``: Prometheus's own lint of names, units, types and help."""
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool not installed (Debian package `prometheus`; .ci/run installs it)")
-    from tests.test_metrics import scrape_text_of_a_finished_run
-
-    text = scrape_text_of_a_finished_run(tmp_path)
     out = subprocess.run(
         [promtool, "check", "metrics"], input=text.encode(), capture_output=True, timeout=30
     )
     assert out.returncode == 0, out.stdout.decode() + out.stderr.decode()
+
+
+def test_promtool_accepts_the_exposition(tmp_path: Path) -> None:
+    """Every family, the temperature and the MQTT state included, passes promtool's lint."""
+    from tests.test_metrics import scrape_text_of_a_finished_run
+
+    zone = tmp_path / "thermal" / "thermal_zone0"
+    zone.mkdir(parents=True)
+    (zone / "temp").write_text("45000\n")
+    text = scrape_text_of_a_finished_run(tmp_path, zone.parent)
+    assert "microslip_cpu_temperature_celsius 45.0" in text
+    assert "microslip_mqtt_connected 0.0" in text
+    promtool_lint(text)
