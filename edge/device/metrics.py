@@ -102,6 +102,8 @@ class _Outbox(Protocol):
     def depth(self) -> int: ...
     @property
     def dropped(self) -> int: ...
+    @property
+    def lost(self) -> int: ...
 
 
 class ServiceView(Protocol):
@@ -178,11 +180,12 @@ class DeviceCollector:
         yield slips
         lost = CounterMetricFamily(
             "microslip_events_lost",
-            "Events that will never reach the broker: store_error (outbox write failed), "
+            "Events that will never reach the broker: store_error (the disk refused it and "
+            "memory could not hold it until acknowledged), "
             "outbox_full (same as microslip_outbox_dropped_total), rejected (by the broker)",
             labels=("reason",),
         )
-        lost.add_metric(("store_error",), svc.store_errors)
+        lost.add_metric(("store_error",), svc.outbox.lost)
         lost.add_metric(("outbox_full",), svc.outbox.dropped)
         lost.add_metric(("rejected",), self.publisher.rejected if self.publisher else 0)
         yield lost
