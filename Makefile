@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: venv install demo test test-tflite lint typecheck bench train clean pi-check eval-real
+.PHONY: venv install demo test test-tflite lint typecheck bench train clean pi-check eval-real \
+	eval-heldout
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -64,9 +65,21 @@ eval-real: $(VENV)/.installed
 	.venv-train/bin/python -m pip install -e '.[train]'
 	touch $@
 
+# First renders the image-space set (real faces warped into expressions, seen by the real
+# detector + mesh; cached in build/imagespace/, reused while its settings are unchanged).
 train: $(VENV)/.installed .venv-train/.installed
+	$(VENV)/bin/microslip models fetch
+	PYTHONPATH=. nice -n 10 $(PY) -m training.imagespace --workers 2
 	PYTHONPATH=. .venv-train/bin/python -m training.train
 	PYTHONPATH=. $(PY) -m training.evaluate
+
+# Held-out image-space clips (faces, seeds and settings training never sees) written as real
+# videos + annotations into build/heldout/, then scored like any clip by `microslip eval`.
+eval-heldout: $(VENV)/.installed
+	$(VENV)/bin/microslip models fetch
+	PYTHONPATH=. nice -n 10 $(PY) -m training.heldout --out build/heldout
+	$(VENV)/bin/microslip eval build/heldout/heldout_*.mp4 --truth-dir build/heldout \
+		--json build/eval-heldout.json
 
 # Install and run on emulated arm64 Debian Bookworm (a Pi's userland); needs root, see README.
 pi-check: $(VENV)/.installed

@@ -87,6 +87,13 @@ def train(args: argparse.Namespace) -> None:
     t0 = time.time()
     train_seqs = generate_set(args.seed, args.n_train, GenConfig())
     val_seqs = generate_set(args.seed + 1000, args.n_val, GenConfig())
+    if args.imagespace != "none":
+        from training.imagespace import mix
+
+        cache = mix.default_cache() if args.imagespace == "auto" else Path(args.imagespace)
+        is_train, is_val = mix.load(cache, args.imagespace_copies, args.seed)
+        train_seqs += is_train
+        val_seqs += is_val
     xtr, atr, etr = chunks(train_seqs)
     xva, ava, eva = chunks(val_seqs)
     log.info("data: %d train chunks, %d val chunks (%.0f s)", len(xtr), len(xva), time.time() - t0)
@@ -199,6 +206,8 @@ def export(model, xtr, xva, ava, eva, temperature, args, history) -> None:  # ty
         "emotion_temperature": temperature,
         "seed": args.seed,
         "n_train_sequences": args.n_train,
+        "imagespace": args.imagespace,
+        "imagespace_copies": args.imagespace_copies,
         "epochs": args.epochs,
         "width": args.width,
         "final_loss": {k: float(v[-1]) for k, v in history.items()},
@@ -220,6 +229,11 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--width", type=int, default=WIDTH, help="channels per conv layer")
+    ap.add_argument(
+        "--imagespace", default="auto",
+        help="image-space cache dir to mix in ('auto': the one `make train` renders; 'none')",
+    )  # fmt: skip
+    ap.add_argument("--imagespace-copies", type=int, default=6, help="jittered copies of it")
     ap.add_argument(
         "--root", default=str(ROOT), help="write outputs under this tree (default: the repo)"
     )

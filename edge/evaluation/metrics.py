@@ -99,6 +99,47 @@ class SpotCounts:
 
 
 @dataclass(slots=True)
+class EmotionCounts:
+    """Spotting of one emotion: recall over its true expressions, precision over its predictions."""
+
+    n_true: int = 0
+    spotted: int = 0  # true expressions hit at IoU (whatever emotion was named)
+    spotted_right: int = 0  # ... and named this emotion
+    n_pred: int = 0  # predictions naming this emotion
+    pred_right: int = 0  # ... that hit a true expression of this emotion
+
+    @property
+    def spot_recall(self) -> float:
+        """Share of this emotion's expressions found (emotion ignored)."""
+        return self.spotted / self.n_true if self.n_true else 0.0
+
+    @property
+    def recall(self) -> float:
+        """Share of this emotion's expressions found and named right (end to end)."""
+        return self.spotted_right / self.n_true if self.n_true else 0.0
+
+    @property
+    def precision(self) -> float:
+        """Share of predictions naming this emotion that hit an expression of it."""
+        return self.pred_right / self.n_pred if self.n_pred else 0.0
+
+
+def calibration_error(pairs: Sequence[tuple[float, bool]], bins: int = 10) -> float:
+    """Expected calibration error: |accuracy - mean confidence| per bin, weighted by size."""
+    if not pairs:
+        return 0.0
+    total = 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        sel = [(c, ok) for c, ok in pairs if lo <= c < hi or (b == bins - 1 and c >= 1.0)]
+        if sel:
+            acc = sum(ok for _, ok in sel) / len(sel)
+            conf = sum(c for c, _ in sel) / len(sel)
+            total += len(sel) * abs(acc - conf)
+    return total / len(pairs)
+
+
+@dataclass(slots=True)
 class EvalReport:
     """Everything `microslip eval` prints, for one set of streams."""
 
@@ -120,6 +161,15 @@ class EvalReport:
     false_micro_slips: int = 0
     nuisances: dict[str, list[int]] = field(default_factory=dict)  # kind -> [total, slipped]
     per_fps: dict[str, EvalReport] = field(default_factory=dict)
+    # per emotion: true expressions, spotted (IoU hit, any emotion), spotted with that emotion,
+    # predictions naming it, and those that hit a true expression of it
+    by_emotion: dict[str, EmotionCounts] = field(
+        default_factory=lambda: {e: EmotionCounts() for e in EMOTIONS}
+    )
+    # (confidence, emotion right) of every hit / (confidence, hit with the right emotion) of
+    # every prediction: what `confidence` claims against what happened
+    conf_hits: list[tuple[float, bool]] = field(default_factory=list)
+    conf_all: list[tuple[float, bool]] = field(default_factory=list)
 
     @property
     def false_slips_per_min(self) -> float:
@@ -149,6 +199,16 @@ class EvalReport:
         """Unweighted F1: mean per-class F1 over the emotions present in the truth."""
         per = [c for c in self.emotion_per_class().values() if c["support"]]
         return sum(c["f1"] for c in per) / len(per) if per else 0.0
+
+    @property
+    def confidence_ece(self) -> float:
+        """Calibration error of `confidence` as the probability that a hit's emotion is right."""
+        return calibration_error(self.conf_hits)
+
+    @property
+    def confidence_ece_all(self) -> float:
+        """Calibration error of `confidence` over all predictions (right = hit, right emotion)."""
+        return calibration_error(self.conf_all)
 
     @property
     def uar(self) -> float:
@@ -198,6 +258,9 @@ def score_stream(s: Stream, rep: EvalReport, iou_min: float = IOU_HIT) -> None:
             rep.type_confusion[true.kind][pred.type] += 1
         if true.emotion in EMOTIONS and pred.emotion in EMOTIONS:
             rep.confusion[EMOTIONS.index(true.emotion)][EMOTIONS.index(pred.emotion)] += 1
+        if true.emotion in EMOTIONS:
+            rep.conf_hits.append((float(pred.confidence), pred.emotion == true.emotion))
+    _score_emotions(s, exprs, pairs, rep)
     # False slips: predictions that touch no true expression (matched or not).
     false = [i for i, p in enumerate(p_iv) if not any(_overlaps(p, t) for t in t_iv)]
     rep.false_slips += len(false)
@@ -210,6 +273,27 @@ def score_stream(s: Stream, rep: EvalReport, iou_min: float = IOU_HIT) -> None:
             counts = rep.nuisances.setdefault(t.kind, [0, 0])
             counts[0] += 1
             counts[1] += any(_overlaps(p_iv[i], (t.onset_ns, t.offset_ns)) for i in false)
+
+
+def _score_emotions(
+    s: Stream, exprs: list[Segment], pairs: list[tuple[int, int, float]], rep: EvalReport
+) -> None:
+    """Per-emotion spotting counts and the confidence of every prediction."""
+    hit_of_pred = {a: b for a, b, _ in pairs}
+    hit_true = {b: a for a, b, _ in pairs}
+    for j, t in enumerate(exprs):
+        if t.emotion in rep.by_emotion:
+            c = rep.by_emotion[t.emotion]
+            c.n_true += 1
+            if j in hit_true:
+                c.spotted += 1
+                c.spotted_right += s.preds[hit_true[j]].emotion == t.emotion
+    for i, p in enumerate(s.preds):
+        right = i in hit_of_pred and exprs[hit_of_pred[i]].emotion == p.emotion
+        if p.emotion in rep.by_emotion:
+            rep.by_emotion[p.emotion].n_pred += 1
+            rep.by_emotion[p.emotion].pred_right += right
+        rep.conf_all.append((float(p.confidence), right))
 
 
 def fps_key(fps: float) -> str:

@@ -38,6 +38,20 @@ def report_to_dict(rep: EvalReport, per_fps: bool = True) -> dict[str, Any]:
             "per_class": {
                 k: {m: _r(v) for m, v in c.items()} for k, c in rep.emotion_per_class().items()
             },
+            # spotting per true emotion (recall) and per named emotion (precision), end to end
+            "spotting_per_emotion": {
+                k: {
+                    "n_true": c.n_true,
+                    "spotted": c.spotted,
+                    "spot_recall": _r(c.spot_recall),
+                    "recall": _r(c.recall),
+                    "n_pred": c.n_pred,
+                    "precision": _r(c.precision),
+                }
+                for k, c in rep.by_emotion.items()
+            },
+            "confidence_ece": _r(rep.confidence_ece),
+            "confidence_ece_all": _r(rep.confidence_ece_all),
         },
         "false_slips": {
             "neutral_s": _r(rep.neutral_ns / 1e9),
@@ -78,6 +92,18 @@ def format_report(rep: EvalReport) -> str:
     for name, row in zip(EMOTIONS, rep.confusion, strict=True):
         if sum(row):
             lines.append(f"  {name:<10}" + "".join(f"{n:6d}" for n in row))
+    lines.append("per emotion  true  spotted  spot-recall  recall(+emotion)  pred  precision")
+    for name, ec in rep.by_emotion.items():
+        if ec.n_true or ec.n_pred:
+            lines.append(
+                f"  {name:<10}{ec.n_true:6d}{ec.spotted:9d}{ec.spot_recall:13.3f}"
+                f"{ec.recall:18.3f}{ec.n_pred:6d}{ec.precision:11.3f}"
+            )
+    lines.append(
+        f"confidence calibration error (ECE, 10 bins): hits {rep.confidence_ece:.3f} "
+        f"({len(rep.conf_hits)}), all predictions {rep.confidence_ece_all:.3f} "
+        f"({len(rep.conf_all)})"
+    )
     lines.append(
         f"false slips: {rep.false_slips} ({rep.false_slips_per_min:.2f}/min), "
         f"micro {rep.false_micro_slips} ({rep.false_micro_slips_per_min:.2f}/min)"
