@@ -115,6 +115,7 @@ def test_twenty_rounds_by_keyboard_feedback_ramp_and_restart(
         level_before = browser.run("return document.body.dataset.level")
         browser.wait("return document.getElementById('prog-total').dataset.answers === '20'")
         assert browser.run("return document.getElementById('chart').dataset.days") == "1"
+        assert int(browser.run("return document.getElementById('chart').dataset.emotions")) >= 4
     finally:
         srv.stop()
         api.store.close()

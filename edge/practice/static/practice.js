@@ -174,14 +174,16 @@ async function loadProgress() {
   $("prog-device").textContent = d.total.answers
     ? `This device's slips (scored against the model's guesses, apart): ${d.total.answers} answers, ${pct(d.total.accuracy)} agreed.`
     : `This device's slips: ${data.library.slips} kept${data.library.slips ? "" : " (needs [events] include_motion)"}.`;
-  chart(data.levels, b.days);
+  chart(data.levels, b.days, b.by_emotion);
 }
 
 function pct(x) { return x === null || x === undefined ? "—" : `${Math.round(100 * x)}%`; }
 
-function chart(levels, days) {
-  const c = $("chart"), ctx = c.getContext("2d"), W = c.width, H = c.height, L = 40, B = 24;
-  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
+function chart(levels, days, byEmotion) {
+  // Left: accuracy per day, one line per speed level. Right: accuracy per emotion, all days.
+  const c = $("chart"), ctx = c.getContext("2d"), H = c.height, L = 40, B = 24, R = 250;
+  const W = c.width - R;
+  ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, c.width, H);
   ctx.strokeStyle = "#ddd"; ctx.fillStyle = "#666"; ctx.font = "11px system-ui, sans-serif";
   for (const y of [0, 0.5, 1]) {
     const py = H - B - y * (H - B - 10);
@@ -204,6 +206,15 @@ function chart(levels, days) {
     ctx.fillText(lv, L + 10 + li * 90, 12);
   });
   c.dataset.days = String(n);
+  const emos = Object.entries(byEmotion), x0 = W + 80, bw = R - 100, bh = Math.min(20, (H - 20) / Math.max(1, emos.length));
+  emos.forEach(([emo, v], i) => {
+    const y = 14 + i * bh;
+    ctx.fillStyle = "#666"; ctx.fillText(emo === "none" ? "no slip" : emo, W + 10, y + bh * 0.7);
+    ctx.fillStyle = "#eee"; ctx.fillRect(x0, y + 2, bw, bh - 5);
+    ctx.fillStyle = v.accuracy >= 0.6 ? "#2e7d32" : "#d64541"; ctx.fillRect(x0, y + 2, bw * (v.accuracy || 0), bh - 5);
+    ctx.fillStyle = "#333"; ctx.fillText(`${v.answers}`, x0 + bw + 4, y + bh * 0.7);
+  });
+  c.dataset.emotions = String(emos.length);
 }
 
 async function loadPeople() {
