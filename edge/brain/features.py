@@ -27,7 +27,7 @@ FEATURE_NAMES: tuple[str, ...] = AU_NAMES + POSE_NAMES
 N_AU = len(AU_NAMES)
 POSE_UNIT_DEG = 30.0
 # Appearance gating of the baseline: a reading's verdict holds this long (the classifier runs
-# at 15 Hz); a frame looks neutral when fer's neutral class is the top one or at least this.
+# at 10 Hz); a frame looks neutral when fer's neutral class is the top one or at least this.
 VERDICT_S = 0.5
 NEUTRAL_AT = 0.4
 
@@ -66,6 +66,11 @@ class NeutralBaseline:
         self._frozen_since: int | None = None
         self._verdict: tuple[int, bool] = (-(2**62), True)  # (t_ns, looks neutral)
         self._provisional = False  # the reference is a non-neutral first frame
+
+    @property
+    def provisional(self) -> bool:
+        """True while the reference is a first frame that did not look neutral."""
+        return self._provisional
 
     @property
     def frozen(self) -> bool:

@@ -8,7 +8,8 @@ experts), then divided by a temperature:
   track's pre-onset readings (a subtle slip looks mostly neutral in absolute terms, so the
   *change* carries the signal). The longer the expression, the more the absolute probability
   counts: crying or laughing for seconds is plainly visible (``LONG_MS``). fer has no contempt:
-  contempt gets the mean appearance evidence (uninformative) and stays geometric;
+  contempt gets the larger of the mean and happiness' evidence, so appearance never separates
+  it from happiness and it stays geometric;
 - au: how much of each EMFACS prototype (``PROTOTYPES``) rose at the apex, contempt from the
   one-sidedness of AU12/AU14.
 
@@ -42,7 +43,7 @@ FER_INDEX: tuple[int, ...] = tuple(
 )
 _KNOWN = np.array([k >= 0 for k in FER_INDEX])
 _FER_IDX = np.array([max(k, 0) for k in FER_INDEX])
-CONTEMPT = EMOTIONS.index("contempt")
+CONTEMPT, HAPPINESS = EMOTIONS.index("contempt"), EMOTIONS.index("happiness")
 
 PRE_S = (1.5, 0.1)  # pre-onset readings: from 1.5 s to 0.1 s before the onset
 EPS = 0.02  # probability floor: a 0.0 from an int8-ish softmax is not certainty
@@ -151,8 +152,10 @@ def appearance_evidence(app: AppearanceWindow, duration_ms: float) -> F32 | None
     ev = np.clip(change[_FER_IDX], -CLIP, CLIP), absolute[_FER_IDX]
     out = np.where(_KNOWN, (1.0 - w) * ev[0], 0.0).astype(np.float32)
     out_abs = np.where(_KNOWN, w * ev[1], 0.0).astype(np.float32)
-    out[CONTEMPT] = out[_KNOWN].mean()
-    out_abs[CONTEMPT] = out_abs[_KNOWN].mean()
+    # a smirk reads a little happy to fer: contempt gets the larger of the mean evidence and
+    # happiness', so appearance never separates contempt from happiness; geometry does
+    out[CONTEMPT] = max(out[_KNOWN].mean(), out[HAPPINESS])
+    out_abs[CONTEMPT] = max(out_abs[_KNOWN].mean(), out_abs[HAPPINESS])
     return np.stack([out, out_abs])
 
 

@@ -236,7 +236,7 @@ class Spotter:
                 continue
             lo, hi = idx[0], idx[-1]
             stop = max(tr.resume_t, tr.long.previous_end(span))
-            # fer at 15 Hz sees an onset late: reach back over frames the slip model calls active
+            # fer at 10 Hz sees an onset late: reach back over frames the slip model calls active
             while lo > 0 and hist[lo - 1].p >= self.leave and hist[lo - 1].t_ns > stop:
                 lo -= 1
             frames = hist[lo : hi + 1]
