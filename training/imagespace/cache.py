@@ -28,7 +28,7 @@ from training.imagespace.script import RenderConfig, Script, make_script
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 CACHE_ROOT = ROOT / "build" / "imagespace"
-CODE_VERSION = 4  # bump when rendering changes in a way the settings do not show
+CODE_VERSION = 5  # bump when rendering changes in a way the settings do not show
 TRAIN_N = 320  # sequences of the training render (`make train`)
 TRAIN_SEED = 11
 
@@ -67,7 +67,7 @@ def render_one(args: tuple[int, int, RenderConfig, list[str], str]) -> dict[str,
     tmp = path.with_suffix(".tmp.npz")
     np.savez_compressed(
         tmp, t_ns=obs.t_ns, landmarks=obs.landmarks, presence=obs.presence,
-        appearance=obs.appearance, crops=obs.crops,
+        appearance=obs.appearance, quality=obs.quality, crops=obs.crops,
     )  # fmt: skip
     os.replace(tmp, path)
     return entry

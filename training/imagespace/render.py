@@ -135,14 +135,14 @@ class Observed:
     t_ns: np.ndarray  # T
     landmarks: np.ndarray  # T x 468 x 3 float32, NaN where no face was tracked
     presence: np.ndarray  # T
-    appearance: np.ndarray  # T x 7 (fer order), NaN without a face
+    appearance: np.ndarray  # T x 7 (fer order), NaN when not classified
+    quality: np.ndarray  # T int8: index into edge.brain.appearance.QUALITIES, -1 without a face
     crops: np.ndarray  # T x 64 x 64 uint8 aligned grey crops (zeros without a face)
 
 
 def observe(frames: Iterator[np.ndarray], fps: float, n: int) -> Observed:
     """Run FaceTracker (one face) and the appearance model over rendered frames."""
     from edge.types import Frame
-    from training.imagespace.appearance import aligned_crop
 
     tracker = _tracker()
     tracker.reset()
@@ -152,6 +152,7 @@ def observe(frames: Iterator[np.ndarray], fps: float, n: int) -> Observed:
     pres = np.zeros(n, np.float32)
     probs = np.full((n, 7), np.nan, np.float32)
     crops = np.zeros((n, 64, 64), np.uint8)
+    quality = np.full(n, -1, np.int8)
     for i, img in enumerate(frames):
         ff = tracker.process(Frame(i, int(t_ns[i]), img))
         if not ff.faces:
@@ -159,9 +160,8 @@ def observe(frames: Iterator[np.ndarray], fps: float, n: int) -> Observed:
         face = ff.faces[0]
         lms[i] = face.landmarks[:468]
         pres[i] = face.presence
-        crops[i] = aligned_crop(img, face.landmarks)
-        probs[i] = app.probs(crops[i])
-    return Observed(t_ns, lms, pres, probs, crops)
+        quality[i], crops[i], probs[i] = app.read(img, face.landmarks, face.presence)
+    return Observed(t_ns, lms, pres, probs, quality, crops)
 
 
 _STATE: dict[str, object] = {}
