@@ -125,7 +125,9 @@ class PracticeAPI:
         if route is None:
             return error(404, f"no such API path: {path}")
         want, fn = route
-        if method != want and not (want == "GET" and method == "HEAD"):
+        # HEAD only where GET has no effect (dealing a round is one).
+        head_ok = want == "GET" and method == "HEAD" and path != "/api/practice/next"
+        if method != want and not head_ok:
             return error(405, f"{path} takes {want}")
         try:
             return fn(_query(query), body)

@@ -161,6 +161,7 @@ async function loadProgress() {
   let data;
   try { data = await api(`/api/practice/progress?person=${encodeURIComponent(p)}`); } catch (err) { return; }
   const b = data.decks.builtin, d = data.decks.device;
+  if (st.phase !== "play" && st.phase !== "ask") $("level").textContent = data.decks[deck()].level.name;
   $("prog-total").textContent = `(${b.total.answers} built-in answers, ${pct(b.total.accuracy)} right)`;
   $("prog-total").dataset.answers = String(b.total.answers + d.total.answers);
   const tbody = $("by-emotion").tBodies[0]; tbody.replaceChildren();
@@ -186,7 +187,7 @@ function chart(levels, days, byEmotion) {
   ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, c.width, H);
   ctx.strokeStyle = "#ddd"; ctx.fillStyle = "#666"; ctx.font = "11px system-ui, sans-serif";
   for (const y of [0, 0.5, 1]) {
-    const py = H - B - y * (H - B - 10);
+    const py = H - B - y * (H - B - 26);
     ctx.beginPath(); ctx.moveTo(L, py); ctx.lineTo(W - 10, py); ctx.stroke();
     ctx.fillText(`${Math.round(100 * y)}%`, 4, py + 4);
   }
@@ -198,7 +199,7 @@ function chart(levels, days, byEmotion) {
     let drawn = false;
     shown.forEach((d, i) => {
       const v = d.by_speed[lv]; if (!v) return;
-      const py = H - B - v.accuracy * (H - B - 10);
+      const py = H - B - v.accuracy * (H - B - 26);
       (drawn ? ctx.lineTo : ctx.moveTo).call(ctx, px(i), py); drawn = true;
       ctx.fillRect(px(i) - 2, py - 2, 5, 5);
     });
@@ -237,6 +238,7 @@ document.addEventListener("keydown", (e) => {
 });
 $("start").addEventListener("click", () => { if (st.phase !== "play" && st.phase !== "ask") next(); });
 $("person").addEventListener("change", () => { localStorage.setItem("microslip.person", person()); loadProgress(); });
+for (const r of document.querySelectorAll("input[name=deck]")) r.addEventListener("change", () => loadProgress());
 const saved = new URLSearchParams(location.search).get("person") || localStorage.getItem("microslip.person");
 if (saved) $("person").value = saved;
 
