@@ -178,6 +178,29 @@ def test_disk_full_at_start_runs_in_memory_and_publishes_everything(
     assert "events are held in memory" in caplog.text
 
 
+def test_disk_full_and_broker_down_losses_are_counted_and_said(
+    small_disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fault 1, outside the target: nowhere to keep events. Every loss is counted and said."""
+    from tests.broker import free_port
+
+    filler = fill(small_disk)
+    proc = SlipEveryFrame(6, "faultdev")
+    try:
+        with caplog.at_level(logging.INFO):
+            service = serve(
+                device_cfg(small_disk / "state", free_port()),
+                proc,
+                backoff=(0.05, 0.3),
+                open_source=lambda: TickSource(100.0, 30),
+            )
+    finally:
+        filler.unlink()
+    assert service.outbox.lost == 6 and service.outbox.in_memory == 0
+    assert "6 held in memory only" in caplog.text
+    assert "0 left in the outbox, 6 events lost" in caplog.text
+
+
 @pytest.mark.broker
 def test_disk_full_at_start_cli_run_is_not_a_config_error(
     mosquitto: Mosquitto, small_disk: Path, tmp_path: Path

@@ -153,19 +153,19 @@ class Publisher:
         if self._client is None or not self.connected.is_set():
             if self.outbox.depth:
                 # say so: a file run ending while the broker is down otherwise exits silently
-                log.warning(
-                    "broker not connected: %d events kept in the outbox for the next start",
-                    self.outbox.depth,
-                )
+                log.warning("broker not connected: %s", self._left())
             return self.outbox.depth == 0
         if self.wait_drained(timeout):
             return True
-        log.warning(
-            "%d events still in the outbox after %.1f s: kept for the next start",
-            self.outbox.depth,
-            timeout,
-        )
+        log.warning("after %.1f s: %s", timeout, self._left())
         return False
+
+    def _left(self) -> str:
+        memory = self.outbox.in_memory
+        text = f"{self.outbox.depth - memory} events kept in the outbox for the next start"
+        if memory:
+            text += f", {memory} held in memory only (the disk refused them)"
+        return text
 
     def stop(self, flush_timeout: float = 5.0) -> None:
         """Flush what the broker can take, publish retained ``offline``, disconnect cleanly."""
