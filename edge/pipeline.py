@@ -38,6 +38,8 @@ class FaceStage(Protocol):
 class AppearanceStep(Protocol):
     """What the pipeline needs from ``edge.brain.appearance.AppearanceStage``."""
 
+    counts: dict[str, int]  # readings taken ("ok") and faces skipped, per quality verdict
+
     def observe(self, frame: Frame, face_frame: FaceFrame) -> tuple[Appearance, ...]:
         """Readings of the faces due for one this frame."""
         ...
@@ -192,6 +194,11 @@ class Pipeline:
 
             self._appearance = AppearanceStage()
         return self._tracker
+
+    @property
+    def appearance_counts(self) -> dict[str, int]:
+        """Appearance readings taken (``ok``) and faces skipped per reason; {} when off."""
+        return dict(self._appearance.counts) if self._appearance is not None else {}
 
     def process(self, frame: Frame) -> PipelineResult:
         """Run one camera/clip frame through every stage; a bad image raises InputError."""

@@ -195,3 +195,37 @@ def test_a_face_arriving_mid_expression_does_not_teach_its_baseline(
         assert gated._tracks[ff.faces[0].track_id].provisional
     assert moved_gated == 0
     assert moved_plain >= 0.5 * len(pairs)
+
+
+def test_clip_frames_carry_readings_and_a_recording_falls_back_to_geometry(
+    pyfeat_dir: Path, face_models: Path, tmp_path: Path
+) -> None:
+    from edge.events import SlipEvent
+    from edge.pipeline import Pipeline, PipelineResult
+    from edge.replay import replay
+    from edge.sources.recording import LandmarkFileSource, RecordingWriter
+
+    results: list[PipelineResult] = []
+    pipe = Pipeline(device_id="t")
+    with VideoFileSource(pyfeat_dir / "single_face.mp4") as src:
+        replay(src, pipe, on_result=results.append)
+    au = [a for r in results for a in r.au_frames]
+    with_app = [a for a in au if a.appearance is not None]
+    assert len(au) == 72 and len(with_app) == pytest.approx(24, abs=1)
+    assert pipe.appearance_counts["ok"] == len(with_app)
+    assert all("appearance" in r.stage_times for r in results)
+    writer = RecordingWriter(tmp_path / "rec.npz", fps=30.0, width=640, height=360)
+    for r in results:
+        writer.add(r.face_frame)
+    events: list[SlipEvent] = []
+    rec_results: list[PipelineResult] = []
+    with LandmarkFileSource(writer.close()) as rec:
+        replay(rec, Pipeline(device_id="t"), on_result=rec_results.append, on_events=events.extend)
+    assert all(a.appearance is None for r in rec_results for a in r.au_frames)
+    assert events and all(
+        e.evidence is not None
+        and e.evidence.fallback == "no_pixels"
+        and "appearance" not in e.evidence.channels
+        and [m.name for m in e.models] == ["microevent"]
+        for e in events
+    )
