@@ -108,6 +108,8 @@ def test_library_is_bounded_by_count_and_age_and_cleared_by_the_cli(tmp_path: Pa
     for i in range(9):
         lib.on_event(dataclasses.replace(make_event(i), motion=_motion()))
     lib.on_event(make_event(99))  # no motion: never kept
+    macro = dataclasses.replace(make_event(98), type="macro", motion=_motion())
+    assert not store.save_slip(macro, 5, 3600)  # a macro expression is not a slip to practise
     lib.close()
     again = Store(tmp_path / "practice.db")
     assert again.library_count() == 5

@@ -161,8 +161,12 @@ class Store:
 
     # --- the slips library ---
     def save_slip(self, ev: SlipEvent, max_count: int, max_age_s: float) -> bool:
-        """Keep one slip with motion; prune past the count and age limits. False without motion."""
-        if ev.motion is None:
+        """Keep one micro slip with motion; prune past the count and age limits.
+
+        False (nothing kept) for a slip without motion or a macro expression: a round shows
+        one brief slip inside still-face motion, and a macro expression is neither.
+        """
+        if ev.motion is None or ev.type != "micro":
             return False
         now = time.time()
         with self._tx() as db:
@@ -184,7 +188,7 @@ class Store:
         since = 0.0 if max_age_s is None else time.time() - max_age_s
         with self._tx() as db:
             rows = db.execute(
-                "SELECT id, emotion FROM library WHERE type='micro' AND saved >= ? ORDER BY saved",
+                "SELECT id, emotion FROM library WHERE saved >= ? ORDER BY saved",
                 (since,),
             ).fetchall()
         return [(i, e) for i, e in rows]
