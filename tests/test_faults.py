@@ -578,11 +578,13 @@ def test_garbage_npz_is_not_a_recording_and_never_advises_pickle(tmp_path: Path)
     ],
 )
 def test_negative_rates_and_timeouts_are_refused(args: tuple[str, ...]) -> None:
-    """Fault 11: --fps -1, --timeout -1 (and 0, nan) are usage errors, exit 2."""
+    """Fault 11: --fps -1, --timeout -1 (and 0, nan) are usage errors: one line, exit 2."""
     proc = microslip(*args)
     no_traceback(proc)
     assert proc.returncode == 2
-    assert "must be a positive number" in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("microslip: error:"), proc.stderr
+    assert f"{args[1]} must be a positive number" in lines[0]
 
 
 def _annotation(clip: str, sha: str = "") -> str:

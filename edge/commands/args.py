@@ -1,17 +1,13 @@
-"""Argument types shared by the subcommands: argparse prints their message and exits 2."""
+"""Checks of argument values shared by the subcommands: one UsageError line (exit 2)."""
 
 from __future__ import annotations
 
-import argparse
 import math
 
+from edge.errors import UsageError
 
-def positive_number(text: str) -> float:
-    """A finite number > 0 (``--fps``, ``--timeout``): -1, 0, inf and nan are refused."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
+
+def require_positive(flag: str, value: float | None) -> None:
+    """A finite number > 0 (``--fps``, ``--timeout``), or None (not given); -1, 0, nan fail."""
+    if value is not None and not 0 < value < math.inf:  # `not 0 < x` also catches nan
+        raise UsageError(f"{flag} must be a positive number, got {value}")

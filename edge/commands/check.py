@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from edge.commands.args import positive_number
+from edge.commands.args import require_positive
 from edge.config import DEFAULT_PATH, Config
 from edge.errors import MicroslipError
 
@@ -29,7 +29,7 @@ def register(sub: Any) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=positive_number,
+        type=float,
         default=5.0,
         help="seconds to wait for the broker (default 5)",
     )
@@ -167,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
     """Run every check, print a report, return 0 only if all pass."""
     from edge.config import load_config
 
+    require_positive("--timeout", args.timeout)
     cfg = load_config(args.config)  # a bad config raises ConfigError: exit 2, naming the key
     print(f"ok    config  {cfg.path}: device {cfg.device.id}, camera {cfg.camera.source}")
     checks: list[tuple[str, Callable[[], str]]] = [

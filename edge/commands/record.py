@@ -8,7 +8,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from edge.commands.args import positive_number
 from edge.errors import InputError, UsageError
 
 
@@ -27,9 +26,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--max-faces", type=int, default=4, help="most faces tracked at once (default 4)"
     )
-    parser.add_argument(
-        "--fps", type=positive_number, default=None, help="camera frame rate (default 30)"
-    )
+    parser.add_argument("--fps", type=float, default=None, help="camera frame rate (default 30)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     parser.add_argument(
         "--seconds", type=float, default=None, help="stop after this many seconds of video"

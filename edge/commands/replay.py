@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from edge.commands.args import positive_number
+from edge.commands.args import require_positive
 from edge.errors import StorageError, UsageError
 
 
@@ -45,7 +45,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     parser.add_argument(
         "--fps",
-        type=positive_number,
+        type=float,
         default=None,
         help="frame rate to assume if the clip states none",
     )
@@ -130,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError(f"--max-frames must be at least 1, got {args.max_frames}")
+    require_positive("--fps", args.fps)
     _check_outputs(args)
     pipeline = Pipeline(
         device_id=args.device_id,

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from edge.commands.args import positive_number
+from edge.commands.args import require_positive
 from edge.errors import ConfigError, MicroslipError
 
 
@@ -32,7 +32,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--stats", action="store_true", help="also print stats")
     parser.add_argument("--json", action="store_true", help="print raw JSON payloads")
     parser.add_argument("--count", type=int, help="exit after this many events")
-    parser.add_argument("--timeout", type=positive_number, help="exit after this many seconds")
+    parser.add_argument("--timeout", type=float, help="exit after this many seconds")
     parser.set_defaults(func=run)
 
 
@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535, got {port}")
     prefix = args.prefix or cfg.mqtt.prefix
+    require_positive("--timeout", args.timeout)
     if args.count is not None and args.count < 1:
         raise ConfigError(f"--count must be at least 1, got {args.count}")
     kinds = ["events", "status"] + (["stats"] if args.stats else [])
