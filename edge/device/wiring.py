@@ -18,20 +18,22 @@ from typing import IO, Any
 from edge import __version__
 from edge.config import Config
 from edge.device.outbox import CorruptOutbox, Outbox, OutboxError, is_storage_fault
-from edge.device.service import Processor, Service, ServiceListener, Source
+from edge.device.protocols import Processor, ServiceListener
+from edge.device.service import Service
 from edge.device.sysinfo import cpu_temperature_c
 from edge.errors import ConfigError, StorageError
+from edge.sources.base import Source
 
 log = logging.getLogger(__name__)
 
 
-def source_opener(cfg: Config) -> Callable[[], Source]:
+def source_opener(cfg: Config) -> Callable[[], Source[Any]]:
     """A function opening the configured source (again, for ``loop = true``)."""
     from edge.sources import open_source
 
-    def open_configured() -> Source:
+    def open_configured() -> Source[Any]:
         size = (cfg.camera.width, cfg.camera.height) if cfg.camera.is_live else None
-        src: Source = open_source(cfg.camera.source, fps=cfg.camera.fps, size=size)
+        src: Source[Any] = open_source(cfg.camera.source, fps=cfg.camera.fps, size=size)
         return src
 
     return open_configured
@@ -44,7 +46,7 @@ def serve(
     realtime: bool = True,
     backoff: tuple[float, float] = (1.0, 30.0),
     listeners: tuple[ServiceListener, ...] = (),
-    open_source: Callable[[], Source] | None = None,
+    open_source: Callable[[], Source[Any]] | None = None,
 ) -> Service:
     """Wire outbox, publisher, notifier and signals around ``processor``; returns after the run."""
     import signal
