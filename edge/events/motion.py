@@ -51,7 +51,7 @@ _PARTS: tuple[tuple[str, str, bool, tuple[int, ...]], ...] = (
 MESH_INDICES: tuple[int, ...] = tuple(i for _, _, _, idx in _PARTS for i in idx)
 N_POINTS = len(MESH_INDICES)
 
-# FACS action units whose movement shows in each region (EMFACS prototypes in ARCHITECTURE).
+# FACS action units whose movement shows in each region (EMFACS, Friesen & Ekman 1983).
 REGION_AUS: Mapping[str, tuple[str, ...]] = {
     "brows": ("AU1", "AU2", "AU4"),
     "eyes": ("AU5", "AU6", "AU7", "AU43", "AU45"),
