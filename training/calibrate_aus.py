@@ -17,7 +17,7 @@ Per proxy AU this yields ``self_response`` (feature units per unit of its own re
 - AU25 (lips part) is direct with its geometric gain: the inner-lip gap is measured directly,
   while the reference hands lip parting to AU26 (py-feat's AU25 and AU26 co-occur);
 - ``tier = "residual"`` otherwise, and for AU9, AU15 and AU20, whose reference displacement is
-  dominated by face-contour and pose leakage (ARCHITECTURE.md facts): the reading the direct
+  dominated by face-contour and pose leakage (as the npz itself shows): the reading the direct
   AUs already explain (their calibrated value times ``cross_talk``) is subtracted first (a smile
   moves the "dimpler" proxy AU14 4.5x as much as a dimpler does). The scale is 1/self_response
   when self_response >= 0.3, else 1 (the geometric gain in au_geometry; ``scale_source``).

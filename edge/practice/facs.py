@@ -14,7 +14,7 @@ FACS_NAMES: Mapping[int, str] = {
     45: "blink",
 }  # fmt: skip
 
-# EMFACS prototypes (ARCHITECTURE.md "Facts"): what the built-in deck shows and names.
+# EMFACS prototypes (Friesen & Ekman 1983): what the built-in deck shows and names.
 PROTOTYPES: Mapping[str, tuple[str, ...]] = {
     "happiness": ("AU6", "AU12"),
     "sadness": ("AU1", "AU4", "AU15"),
