@@ -178,9 +178,9 @@ def test_a_face_arriving_mid_expression_does_not_teach_its_baseline(
     from edge.brain.au_geometry import measure
     from edge.brain.features import POSE_UNIT_DEG
 
-    # WolfgangLanger arrives crying: with appearance nothing teaches the baseline (features stay
+    # WolfgangLanger arrives crying: with appearance its warm-up learns nothing (features stay
     # relative to the provisional first frame); without (a recording) it learns as before
-    pairs = _tracked(pyfeat_dir / "WolfgangLanger_Pexels.mp4", range(0, 100))
+    pairs = _tracked(pyfeat_dir / "WolfgangLanger_Pexels.mp4", range(0, 24))  # the first 1 s
     stage, gated, plain = AppearanceStage(model), FeatureExtractor(), FeatureExtractor()
     raw0 = None
     moved_gated = moved_plain = 0
@@ -195,6 +195,29 @@ def test_a_face_arriving_mid_expression_does_not_teach_its_baseline(
         assert gated._tracks[ff.faces[0].track_id].provisional
     assert moved_gated == 0
     assert moved_plain >= 0.5 * len(pairs)
+
+
+def test_a_long_non_neutral_stretch_is_not_absorbed_but_a_still_face_still_drifts() -> None:
+    from edge.brain.features import NeutralBaseline
+
+    k = 40
+    moved = np.zeros(k, np.float32)
+    moved[0] = 1.0  # a strong AU held for 10 s
+    gated, plain = NeutralBaseline(), NeutralBaseline()
+    for base in (gated, plain):
+        base.update(0, np.zeros(k, np.float32), True)
+    for i in range(1, 301):  # 10 s at 30 fps
+        t = int(i * 1e9 / 30)
+        rel_g = gated.update(t, moved, False)  # fer: not neutral
+        rel_p = plain.update(t, moved, True)  # fer: neutral: after 6 s it is the new neutral
+    assert rel_g[0] == pytest.approx(1.0) and rel_p[0] < 0.5
+    # a still face that never looks neutral follows slow drift (posture, lighting)
+    drift = NeutralBaseline()
+    drift.update(0, np.zeros(k, np.float32), False)
+    tiny = np.full(k, 0.05, np.float32)  # below every channel's moving level
+    for i in range(1, 301):
+        rel = drift.update(int(i * 1e9 / 30), tiny, False)
+    assert 0.0 <= rel[1] < 0.02 and drift.provisional
 
 
 def test_clip_frames_carry_readings_and_a_recording_falls_back_to_geometry(

@@ -54,8 +54,7 @@ def test_a_long_expression_is_decided_by_absolute_appearance() -> None:
 def test_contempt_stays_geometric() -> None:
     app = AppearanceWindow(fer(), np.stack([fer(happy=0.2)]), None)  # fer has no contempt
     temporal = np.array([0.2, 0.05, 0.05, 0.05, 0.05, 0.05, 0.55], np.float32)
-    names = ("AU12_L", "AU12_R", "AU14_L", "AU14_R")
-    au = prototype_evidence(np.array([0.9, 0.0, 0.8, 0.1], np.float32), names)
+    au = prototype_evidence([("AU12_L", 1.8), ("AU14_L", 1.6), ("AU14_R", 0.2)])
     assert au[EMOTIONS.index("contempt")] > 0.7
     assert fuse(temporal, au, app, 300.0).emotion == "contempt"
 
@@ -99,8 +98,11 @@ def test_fluctuations_inside_a_long_expression_are_absorbed_unless_clearly_diffe
     assert _feed(long, fer(sad=0.9), 0.0, 0.5) == []
     held = _slip("micro", "anger", 0.2, 0.45)
     assert long.offer(held) == []  # a candidate episode holds it back
-    _feed(long, fer(sad=0.9), 0.5, 2.0)  # confirmed after 1 s: the held slip is absorbed
-    assert long.absorbed == 1
+    _feed(long, fer(sad=0.9), 0.5, 2.0)  # long, but no long expression from the slip model yet
+    assert long.absorbed == 0
+    # the temporal model reports a long expression inside it: it is crying, not a resting face
+    assert long.offer(_slip("macro", "happiness", 0.1, 1.9)) == []
+    assert long.absorbed == 2  # the macro (reported as the episode) and the held fluctuation
     assert long.offer(_slip("micro", "anger", 1.5, 1.8)) == []
     # a clearly different brief expression: fer's happy rises by 0.6 during it
     _feed(long, fer(happy=0.6, sad=0.3), 2.0, 2.3)
@@ -113,6 +115,25 @@ def test_fluctuations_inside_a_long_expression_are_absorbed_unless_clearly_diffe
     # a slip after the episode, outside it, is not touched
     after = _slip("micro", "surprise", 3.0, 3.3)
     assert long.offer(after) == [after]
+
+
+def test_a_face_that_only_looks_sad_is_not_a_long_expression() -> None:
+    long = LongExpressions(activity=lambda lo, hi: 0.0)  # the geometry never moves
+    _feed(long, fer(sad=0.9), 0.0, 3.0)
+    slip = _slip("micro", "anger", 2.0, 2.3)
+    assert long.offer(slip) == [slip]  # a resting appearance holds nothing back
+    assert _feed(long, fer(), 3.0, 4.0) == [] and long.absorbed == 0
+    # without a macro from the temporal model, held slips come back and nothing is reported
+    moving = LongExpressions()
+    _feed(moving, fer(sad=0.9), 0.0, 2.0)
+    slip = _slip("micro", "fear", 1.0, 1.3)
+    assert moving.offer(slip) == []
+    released = []
+    for t in np.arange(2.0, 3.0, 0.1):
+        spans, r = moving.observe(Appearance(int(t * 1e9), 1, "ok", fer()))
+        assert spans == []
+        released += r
+    assert released == [slip]
 
 
 def test_a_brief_run_releases_the_held_slips() -> None:

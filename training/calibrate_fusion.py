@@ -1,6 +1,6 @@
 """Fit the emotion fusion's temperature on the image-space training cache; report its ECE.
 
-    PYTHONPATH=. .venv/bin/python training/calibrate_fusion.py [CACHE_DIR] [--write]
+    PYTHONPATH=. .venv/bin/python training/calibrate_fusion.py [CACHE_DIR]
 
 Each cached sequence (``training/imagespace``: real faces warped by AU displacement fields,
 seen by the real face stage and the appearance model) is replayed through the runtime's
@@ -9,8 +9,8 @@ schedule, exactly as ``Pipeline`` would. Spotted events are matched to the scrip
 expressions (IoU >= 0.3); the fused scores of the matched events then give the temperature
 that minimises the negative log-likelihood of the true emotion (a rescaling of the fused
 logits: ``p ~ scores ** (1 / t)``), and the expected calibration error before and after.
-``--write`` stores it in ``edge/data/fusion_calibration.json``, which ``edge.brain.fusion``
-reads. Labels come from the cache's manifest, or, while a render is still running, from the
+A fitted ``t`` multiplies ``edge.brain.fusion.Weights.temperature`` (not done yet: the cache
+was still rendering; see the report it prints for how many events it rests on). Labels come from the cache's manifest, or, while a render is still running, from the
 same seeded scripts the renderer used. WolfgangLanger is never in the cache.
 """
 
@@ -32,8 +32,6 @@ from edge.brain.spotting import Spotter  # noqa: E402
 from edge.evaluation.metrics import calibration_error, interval_iou  # noqa: E402
 from edge.events import EMOTIONS, SlipEvent  # noqa: E402
 from edge.types import Appearance, Face, FaceFrame  # noqa: E402
-
-OUT = ROOT / "edge" / "data" / "fusion_calibration.json"
 
 
 def entries(cache: Path) -> list[dict[str, object]]:
@@ -111,10 +109,9 @@ def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
 
 
 def main() -> None:
-    """Replay, match, fit, report (and write with --write)."""
+    """Replay, match, fit, report."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cache", nargs="?", type=Path)
-    ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     cache = args.cache or max(
         (ROOT / "build" / "imagespace").glob("*/"), key=lambda p: p.stat().st_mtime
@@ -150,8 +147,6 @@ def main() -> None:
         ),
     }
     print(json.dumps(report, indent=1))  # noqa: T201
-    if args.write:
-        OUT.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":

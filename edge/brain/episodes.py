@@ -1,20 +1,28 @@
 """Long emotional activity (crying, laughing) from the appearance readings of one track.
 
 An *episode* is a run of readings in which fer names one non-neutral class with probability
-at least ``SUPPORT_P``. Once it has lasted ``LONG_S`` it is confirmed: the spotter reports it
-as one macro expression (cut at ``MAX_S`` like any over-long expression), and the slips the
-temporal model finds inside it are fluctuations of it, absorbed, unless one is clearly a
+at least ``SUPPORT_P``. Once it has lasted ``LONG_S`` and the temporal model has found a long
+(macro) expression inside it, it is a long expression: the spotter reports it as one macro
+expression over the episode (cut at ``MAX_S`` like any over-long expression), and the slips
+the temporal model finds inside it are fluctuations of it, absorbed, unless one is clearly a
 different brief expression: another emotion whose fer probability rose by ``DIFFERENT_RISE``
 above the episode's level during the slip (contempt, unknown to fer: by geometry alone, with
-confidence at least ``DIFFERENT_CONF``). While an episode is a candidate (not yet confirmed),
-slips overlapping it are held back and released if it breaks up. Readings skipped for quality
-(face cut by the edge, too small) neither extend nor end an episode.
+confidence at least ``DIFFERENT_CONF``). Until an episode proves to be a long expression, the
+slips overlapping it are held back (at most ``MAX_S``) and released if it does not. Readings
+skipped for quality (face cut by the edge, too small) neither extend nor end an episode.
+
+Crying and laughing are activity: an episode is confirmed only if the temporal model saw the
+face move (slip probability at or above its leave threshold) on at least ``ACTIVE_SHARE`` of
+its frames. A face that merely *looks* sad or happy at rest (a resting face fer misreads, a
+smiling photo) is a resting appearance: nothing is reported for it and the slips on it are
+kept, until it starts to move.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +44,14 @@ MAX_S = 6.0  # as the spotter's MAX_EVENT_S; also the longest stretch without us
 KEEP_S = 8.0  # readings kept per track (pre-onset windows and episode levels)
 DIFFERENT_RISE = 0.25
 DIFFERENT_CONF = 0.8
+ACTIVE_SHARE = 0.25
+
+Activity = Callable[[int, int], float]  # share of active scored frames in [lo_ns, hi_ns]
+
+
+def share(flags: list[bool]) -> float:
+    """Fraction of true flags (0 for none): the activity of a stretch of frames."""
+    return sum(flags) / len(flags) if flags else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +75,15 @@ class _Episode:
     last_ns: int
     misses: int = 0
     confirmed: bool = False
+    resting: bool = False  # long but static: an appearance at rest, not an expression
+    macro_seen: bool = False  # the temporal model found a long expression inside it
 
 
 class LongExpressions:
     """One track's readings, its current episode, the slips held back and recent spans."""
 
-    def __init__(self) -> None:
+    def __init__(self, activity: Activity | None = None) -> None:
+        self.activity: Activity = activity or (lambda lo, hi: 1.0)
         self.readings: deque[tuple[int, F32 | None, str]] = deque()
         self._ep: _Episode | None = None
         self._held: list[SlipEvent] = []
@@ -98,12 +117,11 @@ class LongExpressions:
         if ep is not None and support == ep.fer:
             ep.last_ns, ep.misses = a.t_ns, 0
             if ep.confirmed and (a.t_ns - ep.start_ns) / 1e9 >= MAX_S:
-                spans.append(Span(ep.start_ns, a.t_ns, ep.fer))
-                self._spans.append(spans[-1])
+                spans, released = self._end(a.t_ns)
                 self._ep = _Episode(ep.fer, a.t_ns, a.t_ns, confirmed=True)
+                self._ep.macro_seen = ep.macro_seen
             elif not ep.confirmed and (a.t_ns - ep.start_ns) / 1e9 >= LONG_S:
-                ep.confirmed = True
-                released = self._decide_held(ep)
+                released = self._confirm(ep, a.t_ns)
             return spans, released
         if ep is not None:
             ep.misses += 1
@@ -114,6 +132,16 @@ class LongExpressions:
             self._ep = _Episode(support, a.t_ns, a.t_ns)
         return spans, released
 
+    def _confirm(self, ep: _Episode, t_ns: int) -> list[SlipEvent]:
+        """A long run: an expression if the face moved, else a resting appearance."""
+        lo = ep.start_ns if not ep.resting else t_ns - int(LONG_S * 1e9)
+        if self.activity(lo, t_ns) >= ACTIVE_SHARE:
+            ep.confirmed, ep.resting, ep.start_ns = True, False, lo
+            return self._decide_held(ep) if ep.macro_seen else []
+        ep.resting = True  # checked again at every reading: it may start to move
+        held, self._held = self._held, []
+        return held
+
     def close(self) -> tuple[list[Span], list[SlipEvent]]:
         """The track ends (or the stream): report a confirmed episode, release held slips."""
         return self._end()
@@ -121,9 +149,12 @@ class LongExpressions:
     def offer(self, ev: SlipEvent) -> list[SlipEvent]:
         """A slip from the temporal model: returned to emit now, or held, or absorbed."""
         ep = self._ep
-        if ep is not None and ev.offset_ns >= ep.start_ns:
-            if not ep.confirmed:
-                self._held.append(ev)
+        if ep is not None and ev.offset_ns >= ep.start_ns and not ep.resting:
+            if ev.type == "macro" and ep.confirmed:
+                ep.macro_seen = True  # appearance gives it its extent and emotion: absorbed
+                return self._decide(ev, ep.fer, ep.start_ns, ev.offset_ns) + self._decide_held(ep)
+            if not (ep.confirmed and ep.macro_seen):
+                self._held.append(ev)  # until the episode proves to be a long expression
                 return []
             return self._decide(ev, ep.fer, ep.start_ns, ev.offset_ns)
         for span in self._spans:
@@ -132,19 +163,24 @@ class LongExpressions:
                 return self._decide(ev, span.fer, span.start_ns, span.end_ns)
         return [ev]
 
-    def _end(self) -> tuple[list[Span], list[SlipEvent]]:
+    def _end(self, end_ns: int | None = None) -> tuple[list[Span], list[SlipEvent]]:
         ep, self._ep = self._ep, None
         held, self._held = self._held, []
-        if ep is None or not ep.confirmed:
-            return [], held  # a short run: the held slips were not part of anything long
-        span = Span(ep.start_ns, ep.last_ns, ep.fer)
+        if ep is None or not ep.confirmed or not ep.macro_seen:
+            # a short run, or only an appearance: the held slips were not part of anything long
+            return [], held
+        span = Span(ep.start_ns, ep.last_ns if end_ns is None else end_ns, ep.fer)
         self._spans.append(span)
-        return [span], []
+        return [span], [
+            kept for ev in held for kept in self._decide(ev, ep.fer, ep.start_ns, span.end_ns)
+        ]
 
     def _decide_held(self, ep: _Episode) -> list[SlipEvent]:
         held, self._held = self._held, []
         out: list[SlipEvent] = []
         for ev in held:
+            if ev.type == "macro":
+                ep.macro_seen = True
             out += self._decide(ev, ep.fer, ep.start_ns, ev.offset_ns)
         return out
 

@@ -81,10 +81,14 @@ class NeutralBaseline:
         """Feed one raw measurement; returns it relative to the neutral baseline.
 
         ``looks_neutral`` is the appearance model's verdict on this frame (None: no reading);
-        a verdict holds for ``VERDICT_S``. While the face does not look neutral nothing
-        teaches the baseline; a track whose first frame does not look neutral keeps that
-        frame only as a provisional reference until the first neutral-looking frame replaces
-        it. Without any verdict (recordings) the rules above apply unchanged.
+        a verdict holds for ``VERDICT_S``. A frame that does not look neutral never enters the
+        warm-up median and never lets a long change become the new neutral (``max_freeze_s``):
+        crying for ten seconds is not absorbed. A track whose first frame does not look
+        neutral keeps it only as a provisional reference; the first neutral-looking frame
+        replaces it and restarts the warm-up. The slow drift (posture, lighting, ``tau_s``)
+        still follows a face whose geometry is at rest, whatever it looks like: a face fer
+        misreads at rest (or a smiling photo) must not drift into constant false "movement".
+        Without any verdict (recordings) the rules above apply unchanged.
         """
         raw = raw.astype(np.float32)
         if looks_neutral is not None:
@@ -93,17 +97,12 @@ class NeutralBaseline:
         if self._mean is None:
             self._mean = raw.copy()
             self._t0 = self._t_last = t_ns
-            self._warm = [raw]
+            self._warm = [raw] if verdict is not False else []
             self._provisional = verdict is False
             return np.zeros_like(raw)
         rel = (raw - self._mean).astype(np.float32)
         dt = max(0.0, (t_ns - self._t_last) / 1e9)
         self._t_last = t_ns
-        if verdict is False:
-            # an expression the geometry may not see (a face that arrived crying): hold
-            if self._frozen_since is None:
-                self._frozen_since = t_ns
-            return rel
         if self._provisional and verdict:  # the first neutral-looking frame restarts the warm-up
             self._provisional = False
             self._mean, self._t0, self._warm, self._frozen_since = raw.copy(), t_ns, [raw], None
@@ -112,6 +111,8 @@ class NeutralBaseline:
         if self._warm is not None:
             if (t_ns - self._t0) / 1e9 >= self.warmup_s:
                 self._warm = None  # settled: slow adaptation from here on
+            elif verdict is False:
+                return rel  # an expression the geometry may not see: it does not teach
             elif not moving or len(self._warm) < 3:
                 self._warm.append(raw)
                 self._mean = np.median(np.stack(self._warm), 0).astype(np.float32)
@@ -120,7 +121,8 @@ class NeutralBaseline:
         if moving:
             if self._frozen_since is None:
                 self._frozen_since = t_ns
-            if (t_ns - self._frozen_since) / 1e9 < self.max_freeze_s:
+            held = (t_ns - self._frozen_since) / 1e9 < self.max_freeze_s
+            if held or verdict is False:
                 return rel
         else:
             self._frozen_since = None

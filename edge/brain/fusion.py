@@ -30,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.brain.appearance import FER_LABELS
+from edge.brain.au_evidence import FULL_STRENGTH
 from edge.brain.au_geometry import PROTOTYPES
 from edge.events import EMOTIONS
 
@@ -107,22 +108,26 @@ def window(
     )
 
 
-def prototype_evidence(peaks: F32, names: Sequence[str]) -> F32:
-    """Per emotion (EMOTIONS order), 0..1: mean strength of its prototype's AUs at the apex."""
+def prototype_evidence(action_units: Sequence[tuple[str, float]]) -> F32:
+    """Per emotion (EMOTIONS order), 0..1: how much of its EMFACS prototype clearly rose.
+
+    ``action_units`` are the event's listed AUs and calibrated strengths
+    (``edge.brain.au_evidence``: only AUs well above their still-face jitter); a prototype AU
+    counts its strength over ``FULL_STRENGTH`` (capped at 1, the stronger side), an unlisted
+    one 0. Contempt counts how one-sided AU12 and AU14 are.
+    """
     strength: dict[str, float] = {}
     side: dict[str, dict[str, float]] = {}
-    for v, n in zip(peaks, names, strict=True):
-        if not n.startswith("AU"):
-            continue
-        au, _, s = n.partition("_")
-        x = float(np.clip(v, 0.0, 1.0))
+    for name, v in action_units:
+        au, _, s = name.partition("_")
+        x = float(np.clip(v / FULL_STRENGTH, 0.0, 1.0))
         strength[au] = max(strength.get(au, 0.0), x)
         if s:
             side.setdefault(au, {})[s] = x
     out = np.zeros(len(EMOTIONS), np.float32)
     for i, emo in enumerate(EMOTIONS):
         aus = PROTOTYPES[emo]
-        if emo == "contempt":  # one-sided AU12 and AU14: the difference between the sides
+        if emo == "contempt":
             d = [abs(side.get(a, {}).get("L", 0.0) - side.get(a, {}).get("R", 0.0)) for a in aus]
             out[i] = float(np.mean(d))
         else:
@@ -152,10 +157,11 @@ def appearance_evidence(app: AppearanceWindow, duration_ms: float) -> F32 | None
     ev = np.clip(change[_FER_IDX], -CLIP, CLIP), absolute[_FER_IDX]
     out = np.where(_KNOWN, (1.0 - w) * ev[0], 0.0).astype(np.float32)
     out_abs = np.where(_KNOWN, w * ev[1], 0.0).astype(np.float32)
-    # a smirk reads a little happy to fer: contempt gets the larger of the mean evidence and
-    # happiness', so appearance never separates contempt from happiness; geometry does
+    # a brief smirk reads a little happy to fer: its change evidence for contempt is the larger
+    # of the mean and happiness', so appearance never separates the two (geometry does); a
+    # long expression fer calls happy is happiness: there contempt gets the mean only
     out[CONTEMPT] = max(out[_KNOWN].mean(), out[HAPPINESS])
-    out_abs[CONTEMPT] = max(out_abs[_KNOWN].mean(), out_abs[HAPPINESS])
+    out_abs[CONTEMPT] = out_abs[_KNOWN].mean()
     return np.stack([out, out_abs])
 
 

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from edge.brain.appearance import MODEL_NAME as APPEARANCE_MODEL
 from edge.brain.au_evidence import au_evidence
 from edge.brain.au_geometry import PROTOTYPES
-from edge.brain.episodes import LongExpressions, Span
+from edge.brain.episodes import LongExpressions, Span, share
 from edge.brain.fusion import fuse, prototype_evidence
 from edge.brain.resample import GridResampler
 from edge.errors import ModelError
@@ -258,12 +258,17 @@ class Spotter:
 
     def _new_track(self, t_ns: int) -> _Track:
         m = self.meta
-        return _Track(
+        tr = _Track(
             resampler=GridResampler(m.rate_hz),
             grid=deque(maxlen=m.window),
             history=deque(maxlen=int(MAX_EVENT_S * m.rate_hz) + m.window),
             first_t=t_ns,
         )
+        # an appearance episode counts as activity where the slip model sees the face move
+        tr.long.activity = lambda lo, hi: share(
+            [f.p >= self.leave for f in tr.history if lo <= f.t_ns <= hi]
+        )
+        return tr
 
     def _check_rate(self, track_id: int, tr: _Track) -> None:
         if tr.warned_rate or tr.n_in < 30:
@@ -355,7 +360,10 @@ class Spotter:
         temporal = (probs * p[:, None]).sum(0) / max(float(p.sum()), 1e-9)
         xs = np.stack([f.x for f in frames])
         onset, offset = frames[0].t_ns, frames[-1].t_ns
-        au = prototype_evidence(xs.max(0), names)
+        pre = [h.x for h in tr.history if h.t_ns < frames[0].t_ns][-PRE_ONSET_FRAMES:]
+        pre_x = np.stack(pre) if pre else xs[:0]
+        # the AUs that clearly rose (the listing does not depend on the emotion asked about)
+        au = prototype_evidence(au_evidence(names, xs, pre_x, EMOTIONS[0]).action_units)
         fused = fuse(temporal, au, tr.long.window(onset, offset), (offset - onset) / 1e6)
         emotion, scores = fused.emotion, fused.scores
         models = (
@@ -365,8 +373,7 @@ class Spotter:
         energy = np.clip(xs[:, proto], 0, None).sum(1)
         apex_i = int(np.argmax(energy))
         # action units, intensity, laterality, partial: calibrated evidence (edge.brain.au_evidence)
-        pre = [h.x for h in tr.history if h.t_ns < frames[0].t_ns][-PRE_ONSET_FRAMES:]
-        aus = au_evidence(names, xs, np.stack(pre) if pre else xs[:0], emotion)
+        aus = au_evidence(names, xs, pre_x, emotion)
         apex = frames[apex_i].t_ns
         lag = timedelta(microseconds=(tr.last_t - apex) / 1e3)
         wall = (self._clock() - lag).astimezone(timezone.utc)
