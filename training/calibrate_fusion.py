@@ -9,9 +9,9 @@ schedule, exactly as ``Pipeline`` would. Spotted events are matched to the scrip
 expressions (IoU >= 0.3); the fused scores of the matched events then give the temperature
 that minimises the negative log-likelihood of the true emotion (a rescaling of the fused
 logits: ``p ~ scores ** (1 / t)``), and the expected calibration error before and after.
-A fitted ``t`` multiplies ``edge.brain.fusion.Weights.temperature`` (not done yet: the cache
-was still rendering; see the report it prints for how many events it rests on). Labels come from the cache's manifest, or, while a render is still running, from the
-same seeded scripts the renderer used. WolfgangLanger is never in the cache.
+A fitted ``t`` would multiply ``edge.brain.fusion.Weights.temperature`` (not done yet: the
+cache was still rendering). Labels come from the cache's manifest or, while a render is still
+running, from the same seeded scripts the renderer used. WolfgangLanger is never in the cache.
 """
 
 from __future__ import annotations
