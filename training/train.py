@@ -90,8 +90,12 @@ def train(args: argparse.Namespace) -> None:
     if args.imagespace != "none":
         from training.imagespace import mix
 
-        cache = mix.default_cache() if args.imagespace == "auto" else Path(args.imagespace)
-        is_train, is_val = mix.load(cache, args.imagespace_copies, args.seed)
+        caches = (
+            mix.default_caches()
+            if args.imagespace == "auto"
+            else [Path(p) for p in args.imagespace.split(",")]
+        )
+        is_train, is_val = mix.load(caches, args.imagespace_copies, args.seed)
         train_seqs += is_train
         val_seqs += is_val
     xtr, atr, etr = chunks(train_seqs)
@@ -231,7 +235,8 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=WIDTH, help="channels per conv layer")
     ap.add_argument(
         "--imagespace", default="auto",
-        help="image-space cache dir to mix in ('auto': the one `make train` renders; 'none')",
+        help="image-space cache dirs (comma-separated) to mix in ('auto': those `make train` "
+        "renders; 'none')",
     )  # fmt: skip
     ap.add_argument("--imagespace-copies", type=int, default=6, help="jittered copies of it")
     ap.add_argument(

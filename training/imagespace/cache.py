@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 CACHE_ROOT = ROOT / "build" / "imagespace"
 CODE_VERSION = 5  # bump when rendering changes in a way the settings do not show
-TRAIN_N = 320  # sequences of the training render (`make train`)
-TRAIN_SEED = 11
+TRAIN_N = 320  # sequences per seed of the training render (`make train`)
+TRAIN_SEEDS = (11, 12)
 
 
 def settings_key(cfg: RenderConfig, split: str, seed: int, n: int) -> str:
@@ -119,11 +119,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=TRAIN_N)
     ap.add_argument("--split", default="train")
-    ap.add_argument("--seed", type=int, default=TRAIN_SEED)
+    ap.add_argument("--seed", type=int, nargs="+", default=list(TRAIN_SEEDS))
     ap.add_argument("--workers", type=int, default=2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args = ap.parse_args()
-    print(build(args.n, args.split, args.seed, workers=args.workers))  # noqa: T201
+    for seed in args.seed:
+        print(build(args.n, args.split, seed, workers=args.workers))  # noqa: T201
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Each cached sequence is turned into a ``training.generator.Sequence`` exactly as a device
 would see it: ``edge.brain.au_geometry.measure`` per frame with a face, the runtime's
-``NeutralBaseline``, then resampling to the model rate; frames without a face are dropped
+``NeutralBaseline`` (taught by the cached appearance verdicts at the appearance stage's
+rate, as on a device), then resampling to the model rate; frames without a face are dropped
 frames. Labels come from the script (expressions active between onset and offset).
 """
 
@@ -13,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.brain.appearance import RATE_HZ
 from edge.brain.au_geometry import measure
-from edge.brain.features import NeutralBaseline, relative_features
+from edge.brain.features import NeutralBaseline, looks_neutral, relative_features
 from edge.brain.resample import resample_sequence
 from edge.events import EMOTIONS
 from training.generator import MODEL_RATE, Sequence
@@ -27,11 +29,20 @@ def sequence_from(entry: dict, data: dict[str, np.ndarray]) -> Sequence | None: 
     if ok.sum() < 32:
         return None
     t_all = data["t_ns"]
+    probs = data.get("appearance")
     base = NeutralBaseline()
     rel = []
+    period, due = int(1e9 / RATE_HZ), None
     for i in np.flatnonzero(ok):
         raw_au, pose = measure(lm[i])
-        rel.append(relative_features(raw_au, pose, base, int(t_all[i])))
+        t = int(t_all[i])
+        verdict = None
+        # the appearance verdict on the runtime's 10 Hz phase-locked schedule
+        if probs is not None and (due is None or t >= due - 5_000_000):
+            due = max((t if due is None else due) + period, t)
+            if np.isfinite(probs[i]).all():
+                verdict = looks_neutral(probs[i])
+        rel.append(relative_features(raw_au, pose, base, t, verdict))
     t_ns = t_all[ok].astype(np.int64)
     x = np.stack(rel)
     g_t, g_x, _ = resample_sequence(t_ns, x, MODEL_RATE)
@@ -54,7 +65,7 @@ def load_sequences(cache: Path) -> list[Sequence]:
     out = []
     for entry in manifest["sequences"]:
         with np.load(cache / entry["file"]) as z:
-            seq = sequence_from(entry, {"landmarks": z["landmarks"], "t_ns": z["t_ns"]})
+            seq = sequence_from(entry, {k: z[k] for k in ("landmarks", "t_ns", "appearance")})
         if seq is not None:
             out.append(seq)
     return out

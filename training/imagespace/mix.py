@@ -14,15 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from training.generator import JITTER, Sequence
-from training.imagespace.cache import CACHE_ROOT, TRAIN_N, TRAIN_SEED, settings_key
+from training.imagespace.cache import CACHE_ROOT, TRAIN_N, TRAIN_SEEDS, settings_key
 from training.imagespace.script import RenderConfig
 
 log = logging.getLogger(__name__)
 
 
-def default_cache(n: int = TRAIN_N, seed: int = TRAIN_SEED, root: Path = CACHE_ROOT) -> Path:
-    """Directory of the training render that ``make train`` builds."""
-    return root / settings_key(RenderConfig(), "train", seed, n)
+def default_caches(n: int = TRAIN_N, root: Path = CACHE_ROOT) -> list[Path]:
+    """Directories of the training renders that ``make train`` builds (one per seed)."""
+    return [root / settings_key(RenderConfig(), "train", seed, n) for seed in TRAIN_SEEDS]
 
 
 def split(seqs: list[Sequence], val_every: int = 10) -> tuple[list[Sequence], list[Sequence]]:
@@ -57,13 +57,15 @@ def augment(seqs: list[Sequence], copies: int, seed: int) -> list[Sequence]:
     return out
 
 
-def load(cache: Path, copies: int, seed: int) -> tuple[list[Sequence], list[Sequence]]:
-    """(train, val) image-space sequences from a cache directory."""
+def load(caches: list[Path], copies: int, seed: int) -> tuple[list[Sequence], list[Sequence]]:
+    """(train, val) image-space sequences from cache directories."""
     from training.imagespace.dataset import load_sequences
 
-    if not (cache / "manifest.json").exists():
-        raise SystemExit(f"{cache}: no image-space cache; run `python -m training.imagespace`")
-    seqs = load_sequences(cache)
+    seqs: list[Sequence] = []
+    for cache in caches:
+        if not (cache / "manifest.json").exists():
+            raise SystemExit(f"{cache}: no image-space cache; run `python -m training.imagespace`")
+        seqs += load_sequences(cache)
     tr, val = split(seqs)
-    log.info("image-space: %d train + %d val sequences from %s", len(tr), len(val), cache)
+    log.info("image-space: %d train + %d val sequences from %s", len(tr), len(val), caches)
     return augment(tr, copies, seed), val
