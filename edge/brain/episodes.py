@@ -54,6 +54,12 @@ def share(flags: list[bool]) -> float:
     return sum(flags) / len(flags) if flags else 0.0
 
 
+def _mostly_inside(ev: SlipEvent, lo: int, hi: int) -> bool:
+    """At least half of the slip lies within [lo, hi]."""
+    inside = min(ev.offset_ns, hi) - max(ev.onset_ns, lo)
+    return inside >= 0.5 * max(ev.offset_ns - ev.onset_ns, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     """A confirmed episode to report as one macro expression."""
@@ -150,6 +156,12 @@ class LongExpressions:
         """A slip from the temporal model: returned to emit now, or held, or absorbed."""
         ep = self._ep
         if ep is not None and ev.offset_ns >= ep.start_ns and not ep.resting:
+            if (
+                ep.confirmed
+                and ev.type == "micro"
+                and not _mostly_inside(ev, ep.start_ns, ep.last_ns)
+            ):
+                return [ev]  # a brief slip mostly before or after the supported stretch
             if ev.type == "macro" and ep.confirmed:
                 ep.macro_seen = True  # appearance gives it its extent and emotion: absorbed
                 return self._decide(ev, ep.fer, ep.start_ns, ev.offset_ns) + self._decide_held(ep)
@@ -158,8 +170,7 @@ class LongExpressions:
                 return []
             return self._decide(ev, ep.fer, ep.start_ns, ev.offset_ns)
         for span in self._spans:
-            lo, hi = max(ev.onset_ns, span.start_ns), min(ev.offset_ns, span.end_ns)
-            if hi - lo >= 0.5 * max(ev.offset_ns - ev.onset_ns, 1):
+            if _mostly_inside(ev, span.start_ns, span.end_ns):
                 return self._decide(ev, span.fer, span.start_ns, span.end_ns)
         return [ev]
 

@@ -81,13 +81,13 @@ class NeutralBaseline:
         """Feed one raw measurement; returns it relative to the neutral baseline.
 
         ``looks_neutral`` is the appearance model's verdict on this frame (None: no reading);
-        a verdict holds for ``VERDICT_S``. A frame that does not look neutral never enters the
-        warm-up median and never lets a long change become the new neutral (``max_freeze_s``):
-        crying for ten seconds is not absorbed. A track whose first frame does not look
-        neutral keeps it only as a provisional reference; the first neutral-looking frame
-        replaces it and restarts the warm-up. The slow drift (posture, lighting, ``tau_s``)
-        still follows a face whose geometry is at rest, whatever it looks like: a face fer
-        misreads at rest (or a smiling photo) must not drift into constant false "movement".
+        a verdict holds for ``VERDICT_S``. A track whose first frame does not look neutral has
+        only a *provisional* reference (built by the rules above, so a face fer misreads at
+        rest behaves as without appearance); the first neutral-looking frame replaces it and
+        restarts the warm-up, so a face that arrived crying does not keep its crying face as
+        its neutral. A frame that does not look neutral never lets a long change become the
+        new neutral (``max_freeze_s``): crying for ten seconds is not absorbed. The slow drift
+        (posture, lighting, ``tau_s``) follows a face whose geometry is at rest either way.
         Without any verdict (recordings) the rules above apply unchanged.
         """
         raw = raw.astype(np.float32)
@@ -97,7 +97,7 @@ class NeutralBaseline:
         if self._mean is None:
             self._mean = raw.copy()
             self._t0 = self._t_last = t_ns
-            self._warm = [raw] if verdict is not False else []
+            self._warm = [raw]
             self._provisional = verdict is False
             return np.zeros_like(raw)
         rel = (raw - self._mean).astype(np.float32)
@@ -111,8 +111,8 @@ class NeutralBaseline:
         if self._warm is not None:
             if (t_ns - self._t0) / 1e9 >= self.warmup_s:
                 self._warm = None  # settled: slow adaptation from here on
-            elif verdict is False:
-                return rel  # an expression the geometry may not see: it does not teach
+            elif verdict is False and not self._provisional:
+                return rel  # a neutral-looking start is not taught by what follows it
             elif not moving or len(self._warm) < 3:
                 self._warm.append(raw)
                 self._mean = np.median(np.stack(self._warm), 0).astype(np.float32)
