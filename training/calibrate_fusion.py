@@ -39,18 +39,19 @@ def entries(cache: Path) -> list[dict[str, object]]:
     man = cache / "manifest.json"
     if man.exists():
         return list(json.loads(man.read_text())["sequences"])
-    from training.imagespace.cache import TRAIN_N, TRAIN_SEED, _script_for, settings_key
+    from training.imagespace.cache import TRAIN_N, TRAIN_SEEDS, _script_for, settings_key
     from training.imagespace.faces import SPECS
     from training.imagespace.script import RenderConfig
 
     cfg = RenderConfig()
-    if settings_key(cfg, "train", TRAIN_SEED, TRAIN_N) != cache.name:
-        raise SystemExit(f"{cache}: no manifest and not the default training render")
+    seeds = [s for s in TRAIN_SEEDS if settings_key(cfg, "train", s, TRAIN_N) == cache.name]
+    if not seeds:
+        raise SystemExit(f"{cache}: no manifest and not a default training render")
     faces = [s.name for s in SPECS if s.split == "train"]
     out = []
     for path in sorted(cache.glob("seq_*.npz")):
         i = int(path.stem.split("_")[1])
-        script, _ = _script_for(TRAIN_SEED, i, cfg, faces)
+        script, _ = _script_for(seeds[0], i, cfg, faces)
         out.append({"file": path.name, "events": [list(e) for e in script.events]})
     return out
 
