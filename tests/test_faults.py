@@ -507,10 +507,13 @@ def test_refused_credentials_one_line_per_attempt_with_the_real_jittered_delay(
     assert all("Not authorized" in m and "mqtt.username" in m for _, _, m in lines), lines
     delays = [d for _, d, _ in lines]
     nominal = [0.2, 0.4, 0.8, 0.8, 0.8]
-    assert all(0.8 * n <= d <= 1.2 * n for d, n in zip(delays, nominal, strict=True)), delays
+    # the log rounds the delay to 0.1 s: +-0.05 on top of the +-20 % jitter
+    assert all(
+        0.8 * n - 0.05 <= d <= 1.2 * n + 0.05 for d, n in zip(delays, nominal, strict=True)
+    ), delays
     assert delays != nominal  # jittered: a fleet does not retry in lockstep
     for (t0, d, _), (t1, _, _) in zip(lines, lines[1:], strict=False):
-        assert t1 - t0 >= d * 0.95, (t1 - t0, d)  # the delay logged is the delay waited
+        assert t1 - t0 >= d - 0.06, (t1 - t0, d)  # the delay logged is the delay waited
 
 
 @pytest.mark.broker

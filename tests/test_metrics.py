@@ -266,7 +266,8 @@ from tests.fake_device import SlipEveryFrame, TickSource
 cfg = parse_config({{"device": {{"id": "off"}}, "camera": {{"source": "synthetic"}},
     "mqtt": {{"host": "127.0.0.1", "port": free_port()}}, "state": {{"dir": {str(tmp_path)!r}}}}},
     env={{}})
-svc = serve(cfg, SlipEveryFrame(2), open_source=lambda: TickSource(100, 20), backoff=(0.05, 0.1))
+svc = serve(cfg, SlipEveryFrame(2), open_source=lambda: TickSource(100, 20), backoff=(0.05, 0.1),
+            realtime=False)  # lossless hand-off: a loaded machine must not drop frames here
 assert svc.frames == 20 and svc.metrics is None
 assert "prometheus_client" not in sys.modules, "imported with [metrics] off"
 """
