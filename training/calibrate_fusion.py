@@ -1,4 +1,4 @@
-"""Fit the emotion fusion's temperature on the image-space training cache; report its ECE.
+"""Fit the emotion fusion's weights on the image-space training cache; report NLL, accuracy, ECE.
 
     PYTHONPATH=. .venv/bin/python training/calibrate_fusion.py [CACHE_DIR]
 
@@ -6,17 +6,18 @@ Each cached sequence (``training/imagespace``: real faces warped by AU displacem
 seen by the real face stage and the appearance model) is replayed through the runtime's
 FeatureExtractor and Spotter with its cached appearance readings fed at the runtime's 10 Hz
 schedule, exactly as ``Pipeline`` would. Spotted events are matched to the script's
-expressions (IoU >= 0.3); the fused scores of the matched events then give the temperature
-that minimises the negative log-likelihood of the true emotion (a rescaling of the fused
-logits: ``p ~ scores ** (1 / t)``), and the expected calibration error before and after.
-A fitted ``t`` would multiply ``edge.brain.fusion.Weights.temperature`` (not done yet: the
-cache was still rendering). Labels come from the cache's manifest or, while a render is still
+expressions (IoU >= 0.3) and the inputs of their fusion recorded; the weights in
+``fusion.FITTED`` are then fitted by negative log-likelihood of the true emotion (coordinate
+search), with 2-fold cross-validation against the current ``fusion.DEFAULT_WEIGHTS``.
+``appearance_long`` and ``temporal_floor`` are not fitted (see ``edge.brain.fusion``).
+Labels come from the cache's manifest or, while a render is still
 running, from the same seeded scripts the renderer used. WolfgangLanger is never in the cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -26,9 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from edge.brain import fusion, spotting  # noqa: E402
 from edge.brain.appearance import QUALITIES, RATE_HZ  # noqa: E402
 from edge.brain.features import FeatureExtractor  # noqa: E402
-from edge.brain.spotting import Spotter  # noqa: E402
 from edge.evaluation.metrics import calibration_error, interval_iou  # noqa: E402
 from edge.events import EMOTIONS, SlipEvent  # noqa: E402
 from edge.types import Appearance, Face, FaceFrame  # noqa: E402
@@ -49,14 +50,14 @@ def entries(cache: Path) -> list[dict[str, object]]:
         raise SystemExit(f"{cache}: no manifest and not a default training render")
     faces = [s.name for s in SPECS if s.split == "train"]
     out = []
-    for path in sorted(cache.glob("seq_*.npz")):
+    for path in sorted(cache.glob("seq_[0-9][0-9][0-9][0-9][0-9].npz")):
         i = int(path.stem.split("_")[1])
         script, _ = _script_for(seeds[0], i, cfg, faces)
         out.append({"file": path.name, "events": [list(e) for e in script.events]})
     return out
 
 
-def replay(data: dict[str, np.ndarray], spotter: Spotter) -> list[SlipEvent]:
+def replay(data: dict[str, np.ndarray], spotter: spotting.Spotter) -> list[SlipEvent]:
     """One cached sequence through features (gated by appearance) and the spotter."""
     feats = FeatureExtractor()
     period, due = int(1e9 / RATE_HZ), -1
@@ -91,61 +92,89 @@ def matched(events: list[SlipEvent], truth: list[list[object]]) -> list[tuple[Sl
     return out
 
 
-def fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
-    """Temperature minimising the NLL of ``softmax(log(scores) / t)`` (grid, then refine)."""
-    logit = np.log(np.clip(scores, 1e-9, 1.0))
+FITTED = ("temporal", "temporal_long", "appearance", "au", "temperature")
 
-    def nll(t: float) -> float:
-        z = logit / t
-        z -= z.max(1, keepdims=True)
-        lp = z - np.log(np.exp(z).sum(1, keepdims=True))
-        return float(-lp[np.arange(len(y)), y].mean())
 
-    grid = np.exp(np.linspace(np.log(0.2), np.log(5.0), 81))
-    t = float(grid[int(np.argmin([nll(g) for g in grid]))])
-    for step in (0.05, 0.01):
-        near = t * np.exp(np.arange(-5, 6) * step)
-        t = float(near[int(np.argmin([nll(g) for g in near]))])
-    return t
+class Recorder:
+    """Keeps the inputs of every fusion the spotter makes, keyed by the scores it returned."""
+
+    def __init__(self) -> None:
+        self.inputs: dict[tuple[float, ...], tuple[object, ...]] = {}
+
+    def __call__(self, temporal, au, app, duration_ms, weights=fusion.DEFAULT_WEIGHTS):  # type: ignore[no-untyped-def]
+        out = fusion.fuse(temporal, au, app, duration_ms, weights)
+        self.inputs[_key(out.scores)] = (temporal, au, app, duration_ms)
+        return out
+
+
+def _key(scores: object) -> tuple[float, ...]:
+    return tuple(round(float(v), 4) for v in np.asarray(scores).reshape(-1))
+
+
+def evaluate(w: fusion.Weights, rows: list[tuple[tuple[object, ...], int]]) -> tuple[float, ...]:
+    """NLL of the true emotion, accuracy and ECE of ``confidence`` under weights ``w``."""
+    p = np.stack([fusion.fuse(*inp, weights=w).scores for inp, _ in rows])  # type: ignore[arg-type]
+    y = np.array([k for _, k in rows])
+    nll = float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-9, 1.0)).mean())
+    ece = calibration_error(
+        [(float(q.max()), int(q.argmax()) == k) for q, k in zip(p, y, strict=True)]
+    )
+    return nll, float((p.argmax(1) == y).mean()), ece
+
+
+def fit(rows: list[tuple[tuple[object, ...], int]]) -> fusion.Weights:
+    """Coordinate search (x0.5 .. x2 per step) on the FITTED weights, minimising the NLL."""
+    w = fusion.DEFAULT_WEIGHTS
+    best = evaluate(w, rows)[0]
+    for _ in range(4):
+        for name in FITTED:
+            for f in (0.5, 0.7, 1.4, 2.0):
+                cand = dataclasses.replace(w, **{name: getattr(w, name) * f})
+                v = evaluate(cand, rows)[0]
+                if v < best - 1e-4:
+                    best, w = v, cand
+    return w
 
 
 def main() -> None:
-    """Replay, match, fit, report."""
+    """Replay with a recorder, match, fit with 2-fold cross-validation, report."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cache", nargs="?", type=Path)
     args = ap.parse_args()
     cache = args.cache or max(
         (ROOT / "build" / "imagespace").glob("*/"), key=lambda p: p.stat().st_mtime
     )
-    spotter = Spotter(device_id="calib")
-    pairs: list[tuple[SlipEvent, int]] = []
+    rec = Recorder()
+    spotting.fuse = rec  # the spotter's own call, recorded (a training tool, not a test)
+    spotter = spotting.Spotter(device_id="calib")
+    rows: list[tuple[tuple[object, ...], int]] = []
     seqs = entries(cache)
     for entry in seqs:
         with np.load(cache / str(entry["file"])) as z:
             data = {k: z[k] for k in ("t_ns", "landmarks", "presence", "appearance", "quality")}
-        pairs += matched(replay(data, spotter), list(entry["events"]))  # type: ignore[arg-type]
-    if not pairs:
+        for ev, k in matched(replay(data, spotter), list(entry["events"])):  # type: ignore[arg-type]
+            inp = rec.inputs.get(_key([s for _, s in ev.scores]))
+            if inp is not None:
+                rows.append((inp, k))
+    if not rows:
         raise SystemExit(f"{cache}: no matched events in {len(seqs)} sequences")
-    scores = np.array([[dict(ev.scores)[e] for e in EMOTIONS] for ev, _ in pairs])
-    y = np.array([k for _, k in pairs])
-    t = fit_temperature(scores, y)
-    after = np.exp(np.log(np.clip(scores, 1e-9, 1.0)) / t)
-    after /= after.sum(1, keepdims=True)
-    ece = [
-        calibration_error(
-            [(float(p.max()), int(p.argmax()) == k) for p, k in zip(s, y, strict=True)]
-        )
-        for s in (scores, after)
-    ]
-    report = {
-        "temperature": round(t, 3),
-        "fitted_on": f"{cache.name}: {len(seqs)} sequences, {len(pairs)} matched events",
-        "accuracy": round(float((scores.argmax(1) == y).mean()), 3),
-        "ece_before": round(ece[0], 3),
-        "ece_after": round(ece[1], 3),
-        "with_appearance": sum(
-            1 for ev, _ in pairs if ev.evidence and "appearance" in ev.evidence.channels
-        ),
+    order = np.random.default_rng(0).permutation(len(rows))
+    folds = [[rows[i] for i in order[: len(rows) // 2]], [rows[i] for i in order[len(rows) // 2 :]]]
+    report: dict[str, object] = {
+        "fitted_on": f"{cache.name}: {len(seqs)} sequences, {len(rows)} events"
+    }
+    for n, (train, test) in enumerate([(folds[0], folds[1]), (folds[1], folds[0])]):
+        w = fit(train)
+        report[f"fold{n}"] = {
+            "weights": {k: round(getattr(w, k), 3) for k in FITTED},
+            "test_nll_acc_ece": [round(x, 3) for x in evaluate(w, test)],
+            "current_on_test": [round(x, 3) for x in evaluate(fusion.DEFAULT_WEIGHTS, test)],
+        }
+    w = fit(rows)
+    report["all"] = {
+        "weights": {k: round(getattr(w, k), 3) for k in FITTED},
+        "nll_acc_ece": [round(x, 3) for x in evaluate(w, rows)],
+        "current": [round(x, 3) for x in evaluate(fusion.DEFAULT_WEIGHTS, rows)],
     }
     print(json.dumps(report, indent=1))  # noqa: T201
 
