@@ -28,7 +28,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Order in which stage timings are printed; unknown stages follow alphabetically.
-STAGE_ORDER = ("decode", "detect", "crop", "mesh", "track", "faces", "features", "spot")
+STAGE_ORDER = (
+    "decode",
+    "detect",
+    "crop",
+    "mesh",
+    "track",
+    "faces",
+    "appearance",
+    "features",
+    "spot",
+)
 
 
 @dataclass
@@ -43,6 +53,8 @@ class ReplaySummary:
     bad_frames: int = 0
     events: int = 0
     stage_timings: dict[str, StageSummary] = field(default_factory=dict)
+    # appearance readings taken ("ok") and faces the classifier skipped, per reason
+    appearance: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     clip_s: float = 0.0
     stopped: bool = False
@@ -66,6 +78,10 @@ class ReplaySummary:
         else:
             out.append("tracks: 0 (no face found)")
         out.append(f"events: {self.events}")
+        if self.appearance:
+            skipped = {k: n for k, n in sorted(self.appearance.items()) if k != "ok" and n}
+            why = ", ".join(f"{k} {n}" for k, n in skipped.items()) or "none"
+            out.append(f"appearance: {self.appearance.get('ok', 0)} readings; skipped: {why}")
         if self.stage_timings:
             # the mean shows amortised cost of stages that run only on some frames (detect)
             out.append("stage timings (ms per frame):")
@@ -86,6 +102,7 @@ class ReplaySummary:
             "bad_frames": self.bad_frames,
             "events": self.events,
             "stage_timings": {k: dataclasses.asdict(v) for k, v in self.stage_timings.items()},
+            "appearance": dict(self.appearance),
             "wall_s": self.wall_s,
             "clip_s": self.clip_s,
             "stopped": self.stopped,
@@ -188,4 +205,5 @@ def replay(
     summary.dropped = source.dropped
     summary.bad_frames = source.bad_frames + rejected
     summary.stage_timings = {**decode.summary(), **pipeline.timings.summary()}
+    summary.appearance = pipeline.appearance_counts
     return summary

@@ -255,3 +255,19 @@ def test_progress_bar_draws_only_when_enabled() -> None:
     assert "faces 1" in stream.getvalue()
     bar.close()
     assert stream.getvalue().endswith("\r\x1b[K")
+
+
+def test_replay_counts_appearance_readings_and_a_recording_has_none(
+    clips: Path, single_face: dict[str, Path]
+) -> None:
+    from edge.sources import open_source
+
+    with open_source(clips / "single_face.mp4") as src:
+        summary = replay(src, Pipeline(), max_frames=30)
+    # 30 frames at 30 fps, read at 10 Hz per track: about 10 readings, none skipped
+    assert 8 <= summary.appearance["ok"] <= 12, summary.appearance
+    assert any(line.startswith("appearance: ") for line in summary.lines())
+    assert summary.to_dict()["appearance"] == summary.appearance
+    with open_source(single_face["rec"]) as rec:
+        landmarks_only = replay(rec, Pipeline(), max_frames=30)
+    assert landmarks_only.appearance.get("ok", 0) == 0  # no pixels: geometry only
