@@ -11,7 +11,7 @@ import pytest
 
 from edge.brain.appearance import FER_LABELS
 from edge.brain.episodes import LongExpressions
-from edge.brain.fusion import AppearanceWindow, fuse, prototype_evidence, window
+from edge.brain.fusion import AppearanceWindow, fuse, held, prototype_evidence, window
 from edge.events import EMOTIONS, Evidence, ModelRef, SlipEvent, event_from_dict, event_to_dict
 from edge.events.schema import validate
 from edge.types import Appearance
@@ -51,6 +51,16 @@ def test_a_long_expression_is_decided_by_absolute_appearance() -> None:
     assert fuse(happy_geometry, au, app, 300.0).emotion == "happiness"
     long = fuse(happy_geometry, au, app, 4000.0)
     assert long.emotion == "sadness" and long.confidence > 1 / 7
+
+
+def test_a_held_expression_counts_more_the_longer_it_is_seen() -> None:
+    app = AppearanceWindow(None, np.stack([fer(sad=0.9)] * 30), None)
+    temporal = np.array([0.97, 0.005, 0.005, 0.005, 0.005, 0.005, 0.005], np.float32)
+    au = np.array([1.0, 0.2, 0, 0, 0, 0, 0], np.float32)
+    sad = EMOTIONS.index("sadness")
+    p = [float(fuse(temporal, au, app, ms).scores[sad]) for ms in (1500.0, 3000.0, 6000.0)]
+    assert p[0] < p[1] < p[2] and p[2] > 0.5, p
+    assert held(1000.0) == held(1500.0) == 1.0 and held(6000.0) == pytest.approx(4.0)
 
 
 def test_contempt_stays_geometric() -> None:

@@ -20,7 +20,9 @@ cache (training/imagespace, render seed 11: 320 sequences, 191 events matched to
 and 0.68 -> 0.70, ECE 0.22 -> 0.12 and 0.13 -> 0.12; on all 191: NLL 1.00, accuracy 0.69,
 ECE 0.09). Two stay fixed by principle: ``appearance_long`` (the cache's long
 expressions are warps on photographs that are not neutral to begin with, so it cannot
-calibrate how much a long crying or laughing face counts) and ``temporal_floor`` (the
+calibrate how much a long crying or laughing face counts; it counts once per 1.5 s of the
+expression, ``held``, since readings half a second apart are independent looks at a held
+face) and ``temporal_floor`` (the
 temporal model is trained on generated faces only). Without appearance (a landmark
 recording, or every reading skipped) the fusion falls back to temporal + au and says why in
 ``Fused.fallback``.
@@ -55,6 +57,9 @@ PRE_S = (1.5, 0.1)  # pre-onset readings: from 1.5 s to 0.1 s before the onset
 EPS = 0.02  # probability floor: a 0.0 from an int8-ish softmax is not certainty
 CLIP = 4.0  # no single appearance log ratio beyond +-4 (e^4 = 55x)
 LONG_MS = (500.0, 1500.0)  # absolute appearance takes over between these durations
+# Readings of a held expression are correlated; about one per DECORRELATE_MS is independent,
+# so the absolute appearance evidence of a long expression grows with its duration (``held``).
+DECORRELATE_MS = 500.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +150,14 @@ def long_share(duration_ms: float) -> float:
     return float(np.clip((duration_ms - LONG_MS[0]) / (LONG_MS[1] - LONG_MS[0]), 0.0, 1.0))
 
 
+def held(duration_ms: float) -> float:
+    """How many times the absolute appearance counts: once up to LONG_MS[1] (the fixed weight
+    stands for the readings of that long), then in proportion to the duration, since readings
+    about DECORRELATE_MS apart are independent looks at the face (crying for 6 s is seen 4x
+    as often as for 1.5 s)."""
+    return max(1.0, duration_ms / LONG_MS[1])
+
+
 def appearance_evidence(app: AppearanceWindow, duration_ms: float) -> F32 | None:
     """Per emotion log evidence from the appearance window (contempt: the mean of the rest)."""
     if app.during is None:
@@ -189,7 +202,7 @@ def fuse(
     fallback: str | None = "no_pixels" if app is None else app.reason
     ev = appearance_evidence(app, duration_ms) if app is not None else None
     if ev is not None:
-        logit += weights.appearance * ev[0] + weights.appearance_long * ev[1]
+        logit += weights.appearance * ev[0] + weights.appearance_long * held(duration_ms) * ev[1]
         channels.append("appearance")
         fallback = None
     z = logit / weights.temperature
