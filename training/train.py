@@ -1,4 +1,4 @@
-"""Train the micro-event model on generated data and export it as full-integer int8 TFLite.
+"""Train the micro-event model on generated + image-space data; export full-integer int8 TFLite.
 
     make train      # = .venv-train/bin/python -m training.train
 
@@ -110,11 +110,18 @@ def train(args: argparse.Namespace) -> None:
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(tf.maximum(y, 0), y_pred)
         return tf.reduce_sum(ce * mask) / (tf.reduce_sum(mask) + 1.0)
 
+    def slip_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        # frames outside expressions weigh `neg_weight`: a false slip costs more than a late one
+        p = tf.clip_by_value(y_pred, 1e-6, 1.0 - 1e-6)
+        bce = -(y_true * tf.math.log(p) + (1.0 - y_true) * tf.math.log(1.0 - p))
+        w = y_true + (1.0 - y_true) * args.neg_weight
+        return tf.reduce_mean(bce * w)
+
     model.compile(
         optimizer=keras.optimizers.Adam(
             keras.optimizers.schedules.CosineDecay(args.lr, args.epochs * (len(xtr) // 64 + 1))
         ),
-        loss=[keras.losses.BinaryCrossentropy(), emo_loss],
+        loss=[slip_loss, emo_loss],
         loss_weights=[1.0, 0.5],
     )
     hist = model.fit(
@@ -212,6 +219,7 @@ def export(model, xtr, xva, ava, eva, temperature, args, history) -> None:  # ty
         "n_train_sequences": args.n_train,
         "imagespace": args.imagespace,
         "imagespace_copies": args.imagespace_copies,
+        "neg_weight": args.neg_weight,
         "epochs": args.epochs,
         "width": args.width,
         "final_loss": {k: float(v[-1]) for k, v in history.items()},
@@ -227,9 +235,9 @@ def main() -> None:
     """Command-line entry point."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--n-train", type=int, default=3500)
+    ap.add_argument("--n-train", type=int, default=1000)
     ap.add_argument("--n-val", type=int, default=200)
-    ap.add_argument("--epochs", type=int, default=18)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--width", type=int, default=WIDTH, help="channels per conv layer")
@@ -238,7 +246,8 @@ def main() -> None:
         help="image-space cache dirs (comma-separated) to mix in ('auto': those `make train` "
         "renders; 'none')",
     )  # fmt: skip
-    ap.add_argument("--imagespace-copies", type=int, default=6, help="jittered copies of it")
+    ap.add_argument("--imagespace-copies", type=int, default=10, help="jittered copies of it")
+    ap.add_argument("--neg-weight", type=float, default=8.0, help="slip loss weight off-slip")
     ap.add_argument(
         "--root", default=str(ROOT), help="write outputs under this tree (default: the repo)"
     )

@@ -14,15 +14,20 @@ from pathlib import Path
 import numpy as np
 
 from training.generator import JITTER, Sequence
-from training.imagespace.cache import CACHE_ROOT, TRAIN_N, TRAIN_SEEDS, settings_key
-from training.imagespace.script import RenderConfig
+from training.imagespace.cache import (
+    CACHE_ROOT,
+    TRAIN_N,
+    TRAIN_SEEDS,
+    settings_key,
+    train_config,
+)
 
 log = logging.getLogger(__name__)
 
 
 def default_caches(n: int = TRAIN_N, root: Path = CACHE_ROOT) -> list[Path]:
     """Directories of the training renders that ``make train`` builds (one per seed)."""
-    return [root / settings_key(RenderConfig(), "train", seed, n) for seed in TRAIN_SEEDS]
+    return [root / settings_key(train_config(seed), "train", seed, n) for seed in TRAIN_SEEDS]
 
 
 def split(seqs: list[Sequence], val_every: int = 10) -> tuple[list[Sequence], list[Sequence]]:
