@@ -57,8 +57,9 @@ eval-real: $(VENV)/.installed
 	$(VENV)/bin/microslip models fetch
 	mkdir -p build && $(PY) tools/eval_real.py --json build/eval-real.json
 
-# Train the micro-event model on generated data and export int8 TFLite (seeded; ~10 min on
-# 2 cores). tensorflow-cpu lives in its own venv so the runtime venv stays small.
+# Train the micro-event model on generated + image-space data and export int8 TFLite (seeded;
+# the first render ~40 min on 2 cores, cached after; training ~3 min). tensorflow-cpu lives in
+# its own venv so the runtime venv stays small.
 .venv-train/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-train
 	.venv-train/bin/python -m pip install --upgrade pip

@@ -5,7 +5,8 @@
 A small dilated temporal conv net (no recurrent layers: the int8 converter cannot take them)
 reads a 32-frame window of features at 30 fps and scores the frame ``LOOKAHEAD`` frames before
 the window's end: slip probability (an expression is under way) and 7 emotion logits. It is
-trained fully convolutionally on whole generated sequences, then exported for one window.
+trained fully convolutionally on whole sequences (generated and image-space), then exported for
+one window.
 Writes models/microevent.tflite (+ copy in edge/data/), models/microevent.json (metadata and
 calibration), tests/data/microevent_validation.npz (windows + float outputs for the int8
 agreement test) and training/out/history.json.
