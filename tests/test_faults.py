@@ -275,9 +275,15 @@ def test_outbox_memory_is_bounded_and_losses_counted(small_disk: Path) -> None:
         filler.unlink()
 
 
-def write_config(path: Path, state: Path, port: int, extra_mqtt: str = "") -> Path:
+def write_config(
+    path: Path,
+    state: Path,
+    port: int,
+    extra_mqtt: str = "",
+    camera: str = 'source = "synthetic"\nfps = 60',
+) -> Path:
     path.write_text(
-        '[device]\nid = "faultdev"\n[camera]\nsource = "synthetic"\nfps = 60\n'
+        f'[device]\nid = "faultdev"\n[camera]\n{camera}\n'
         f'[mqtt]\nhost = "127.0.0.1"\nport = {port}\n{extra_mqtt}'
         f'[state]\ndir = "{state}"\n'
     )
@@ -674,17 +680,19 @@ def test_run_with_a_junk_outbox_sets_it_aside_and_publishes(
 # ---------------------------------------------------------------------------- first run
 @pytest.mark.broker
 def test_run_says_what_it_does_by_default_without_the_runtime_banner(
-    mosquitto: Mosquitto, tmp_path: Path, face_models: Path
+    mosquitto: Mosquitto, tmp_path: Path, face_models: Path, pyfeat_dir: Path
 ) -> None:
     """Fault 12: `run` without -v: start-up, connected, one line per slip, status, summary."""
+    # a real smile as the camera: the cartoon synthetic face is not a face the brain reads
+    clip = pyfeat_dir / "single_face.mp4"
     conf = write_config(tmp_path / "c.toml", tmp_path / "state", mosquitto.port,
-                        "stats_interval = 0.5\n")  # fmt: skip
+                        "stats_interval = 0.5\n", camera=f'source = "{clip}"')  # fmt: skip
     proc = microslip("run", "--config", str(conf))
     no_traceback(proc)
     assert proc.returncode == 0, proc.stderr[-2000:]
     err = proc.stderr
     assert "XNNPACK" not in err and "TensorFlow Lite" not in err
-    assert f"device faultdev, source synthetic, broker 127.0.0.1:{mosquitto.port}" in err
+    assert f"device faultdev, source {clip}, broker 127.0.0.1:{mosquitto.port}" in err
     assert "topics microslip/faultdev/{status,events,stats}" in err
     assert "connected to MQTT broker" in err
     slips = [ln for ln in err.splitlines() if " INFO edge.device.service: slip " in ln]
