@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from prometheus_client import generate_latest  # noqa: E402
 
+from benchmarks.service import clip_opener  # noqa: E402
 from edge.config import parse_config  # noqa: E402
 from edge.device.metrics import (  # noqa: E402
     DeviceCollector,
@@ -45,7 +46,6 @@ from edge.device.metrics import (  # noqa: E402
 )
 from edge.device.outbox import Outbox  # noqa: E402
 from edge.device.service import Service  # noqa: E402
-from edge.device.wiring import source_opener  # noqa: E402
 from edge.pipeline import Pipeline  # noqa: E402
 from edge.runtime.downloads import pyfeat_data_dir  # noqa: E402
 
@@ -67,14 +67,7 @@ def run_service(clip: Path, passes: int, scrape_hz: float, tmp: Path) -> dict[st
         },  # fmt: skip
         env={},
     )
-    opened = [0]
-    open_clip = source_opener(cfg)
-
-    def opener() -> Any:
-        opened[0] += 1
-        if opened[0] > passes:
-            svc.stop()
-        return open_clip()
+    opener = clip_opener(cfg, passes, lambda: svc.stop())
 
     with Outbox(tmp / f"o{time.monotonic_ns()}.db") as box:
         svc = Service(cfg, Pipeline(device_id="bench"), opener, box, None, realtime=False)

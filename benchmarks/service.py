@@ -18,6 +18,7 @@ import argparse
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,20 @@ from edge.runtime.downloads import pyfeat_data_dir  # noqa: E402
 from tests.broker import Mosquitto  # noqa: E402
 
 
+def clip_opener(cfg: Any, passes: int, on_done: Callable[[], None]) -> Callable[[], Any]:
+    """Opens the configured clip for each of ``passes`` loops, then calls ``on_done``."""
+    opened = [0]
+    open_clip = source_opener(cfg)
+
+    def opener() -> Any:
+        opened[0] += 1
+        if opened[0] > passes:
+            on_done()
+        return open_clip()
+
+    return opener
+
+
 def cost_per_frame_ms(clip: Path, passes: int) -> tuple[float, int, int]:
     """Processing time per delivered frame of the service over ``passes`` loops of a clip."""
     cfg = parse_config(
@@ -44,14 +59,7 @@ def cost_per_frame_ms(clip: Path, passes: int) -> tuple[float, int, int]:
         },  # fmt: skip
         env={},
     )
-    opened = [0]
-    open_clip = source_opener(cfg)
-
-    def opener() -> Any:
-        opened[0] += 1
-        if opened[0] > passes:
-            svc.stop()
-        return open_clip()
+    opener = clip_opener(cfg, passes, lambda: svc.stop())
 
     with tempfile.TemporaryDirectory() as tmp, Outbox(Path(tmp) / "o.db") as box:
         svc = Service(cfg, Pipeline(device_id="bench"), opener, box, None, realtime=False)
