@@ -90,6 +90,10 @@ class SlipEveryFrame:
     def process(self, frame: Frame) -> Step:
         return self._step(frame.index, frame.t_ns)
 
+    @property
+    def appearance_counts(self) -> dict[str, int]:
+        return {}  # no pixels are looked at here
+
     def process_faces(self, face_frame: FaceFrame) -> Step:
         return self._step(face_frame.index, face_frame.t_ns)
 

@@ -539,3 +539,32 @@ def test_bad_frames_are_counted_and_skipped_a_broken_pipeline_is_fatal(tmp_path:
         with pytest.raises(InputError):
             broken.run()
         assert broken.failed_frames == 100
+
+
+def test_stats_count_appearance_readings_of_the_real_pipeline(
+    tmp_path: Path, pyfeat_dir: Path, face_models: Path
+) -> None:
+    from edge.pipeline import Pipeline
+    from edge.sources import open_source
+
+    cfg = make_cfg(tmp_path, free_port())
+    with Outbox(tmp_path / "o.db") as box:
+        svc = Service(
+            cfg,
+            Pipeline(device_id="testdev"),
+            lambda: open_source(pyfeat_dir / "single_face.mp4"),
+            box,
+            None,
+            realtime=False,
+        )
+        svc.run()
+        stats = svc.stats()
+    # 72 frames at 30 fps, one face read at 10 Hz: about 24 readings, the face never skipped
+    assert 20 <= stats.appearance_readings <= 28, stats
+    assert stats.appearance_skipped == 0
+    assert stats.to_dict()["appearance_readings"] == stats.appearance_readings
+    # the fake processor looks at no pixels: nothing counted
+    with Outbox(tmp_path / "o2.db") as box:
+        fake = Service(cfg, SlipEveryFrame(1), lambda: TickSource(100, 10), box, None)
+        fake.run()
+        assert fake.stats().appearance_readings == 0

@@ -6,7 +6,7 @@ Fakes in tests and the real classes (``edge.pipeline.Pipeline``, ``edge.sources`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from edge.device.stats import Stats
@@ -31,6 +31,10 @@ class Processor(Protocol):
     def process(self, frame: Frame) -> StepResult: ...
     def process_faces(self, face_frame: FaceFrame) -> StepResult: ...
     def finish(self) -> Sequence[SlipEvent]: ...
+    @property
+    def appearance_counts(self) -> Mapping[str, int]:
+        """Appearance readings taken (``ok``) and faces skipped per reason; empty when off."""
+        ...
 
 
 class EventSink(Protocol):

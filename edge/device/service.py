@@ -319,6 +319,7 @@ class Service:
             self._slip_times.popleft()
         n = max(iv.processed, 1)
         src = self._source
+        appearance = self.processor.appearance_counts
         return Stats(
             time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             device=self.cfg.device.id,
@@ -342,6 +343,8 @@ class Service:
             store_errors=self.outbox.put_errors,
             outbox_memory=self.outbox.in_memory,
             events_lost=self.outbox.lost,
+            appearance_readings=appearance.get("ok", 0),
+            appearance_skipped=sum(n for k, n in appearance.items() if k != "ok"),
             cpu_temperature_c=cpu_temperature_c(),
             rss_mb=round(rss_mb(), 1),
         )

@@ -35,6 +35,10 @@ class Stats:
     stage_ms: dict[str, float] = field(default_factory=dict)  # mean ms per processed frame
     outbox_memory: int = 0  # events held in memory only: the disk refused them (full, failing)
     events_lost: int = 0  # events forgotten unacknowledged (memory full, or held at shutdown)
+    appearance_readings: int = 0  # face crops classified since start
+    appearance_skipped: int = (
+        0  # faces too small, cut by the edge, turned or covered: geometry only
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON payload (keys and types as documented)."""
