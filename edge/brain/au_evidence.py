@@ -142,20 +142,31 @@ def _channels(names: tuple[str, ...], x: npt.ArrayLike, cal: AUCalibration) -> F
     return out
 
 
-def au_evidence(
-    names: tuple[str, ...],
-    event: F32,
-    pre: F32,
-    emotion: str,
-    cal: AUCalibration | None = None,
-) -> AUEvidence:
-    """Evidence of one slip from its feature frames (onset..offset) and pre-onset frames."""
+@dataclass(frozen=True, slots=True)
+class AUListing:
+    """The AUs that clearly rose during one slip, before any emotion is chosen."""
+
+    action_units: tuple[tuple[str, float], ...]  # listed AUs, strongest first
+    rise: F64  # calibrated rise of every channel (``cal.channels`` order)
+    cal: AUCalibration
+
+
+def list_aus(
+    names: tuple[str, ...], event: F32, pre: F32, cal: AUCalibration | None = None
+) -> AUListing:
+    """The listed AUs of one slip from its feature frames (onset..offset) and pre-onset frames."""
     cal = cal or default_calibration()
     ev = _channels(names, event, cal)
     pr = _channels(names, np.asarray(pre).reshape(-1, len(names)), cal)
     rise, z = rises(ev, pr, cal)
     listed = [i for i in np.argsort(-rise) if z[i] >= Z_MIN and rise[i] >= MIN_STRENGTH]
     aus = tuple((cal.channels[i], round(float(rise[i]), 2)) for i in listed)
+    return AUListing(aus, rise, cal)
+
+
+def describe(listing: AUListing, emotion: str) -> AUEvidence:
+    """Intensity, laterality and partialness of the listed AUs against ``emotion``'s prototype."""
+    aus, rise, cal = listing.action_units, listing.rise, listing.cal
     strength: dict[str, float] = {}
     proto = PROTOTYPES[emotion]
     for name, v in aus:
@@ -173,3 +184,14 @@ def au_evidence(
     if strong > 0 and weak < LATERAL_RATIO * strong:
         laterality = "left" if side["L"] > side["R"] else "right"
     return AUEvidence(aus, round(intensity, 3), laterality, not set(proto) <= set(strength))
+
+
+def au_evidence(
+    names: tuple[str, ...],
+    event: F32,
+    pre: F32,
+    emotion: str,
+    cal: AUCalibration | None = None,
+) -> AUEvidence:
+    """Evidence of one slip from its feature frames (onset..offset) and pre-onset frames."""
+    return describe(list_aus(names, event, pre, cal), emotion)

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.brain.appearance import MODEL_NAME as APPEARANCE_MODEL
-from edge.brain.au_evidence import au_evidence
+from edge.brain.au_evidence import describe, list_aus
 from edge.brain.au_geometry import PROTOTYPES
 from edge.brain.episodes import LongExpressions, Span, share
 from edge.brain.fusion import fuse, prototype_evidence
@@ -363,7 +363,8 @@ class Spotter:
         pre = [h.x for h in tr.history if h.t_ns < frames[0].t_ns][-PRE_ONSET_FRAMES:]
         pre_x = np.stack(pre) if pre else xs[:0]
         # the AUs that clearly rose (the listing does not depend on the emotion asked about)
-        au = prototype_evidence(au_evidence(names, xs, pre_x, EMOTIONS[0]).action_units)
+        listing = list_aus(names, xs, pre_x)
+        au = prototype_evidence(listing.action_units)
         fused = fuse(temporal, au, tr.long.window(onset, offset), (offset - onset) / 1e6)
         emotion, scores = fused.emotion, fused.scores
         models = (
@@ -373,7 +374,7 @@ class Spotter:
         energy = np.clip(xs[:, proto], 0, None).sum(1)
         apex_i = int(np.argmax(energy))
         # action units, intensity, laterality, partial: calibrated evidence (edge.brain.au_evidence)
-        aus = au_evidence(names, xs, pre_x, emotion)
+        aus = describe(listing, emotion)
         apex = frames[apex_i].t_ns
         lag = timedelta(microseconds=(tr.last_t - apex) / 1e3)
         wall = (self._clock() - lag).astimezone(timezone.utc)
