@@ -21,7 +21,7 @@ import pytest
 
 from tests.broker import Mosquitto, Subscriber, free_port
 from tests.web_support import wait_for
-from tests.webdriver import Browser, find_browser
+from tests.webdriver import Browser, open_browser
 
 REPO = Path(__file__).resolve().parents[1]
 DEVICE = "browser-pi"
@@ -30,14 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Browser]:
-    found = find_browser()
-    if found is None:
-        pytest.skip("chromium/chromedriver not installed (.ci/run installs Debian's)")
-    b = Browser(*found, log_path=tmp_path / "chromedriver.log")
-    try:
-        yield b
-    finally:
-        b.close()
+    yield from open_browser(tmp_path)
 
 
 @pytest.fixture

@@ -18,36 +18,16 @@ from edge.device.web.server import LiveHub, WebServer
 from edge.events import EMOTIONS
 from edge.practice import PracticeAPI, Store
 from edge.practice.coach import LEVELS
-from tests.webdriver import Browser, find_browser
+from tests.webdriver import Browser, open_browser
 
 pytestmark = [pytest.mark.slow]
 ENTER = "\ue007"  # the W3C WebDriver key code of Return
 KEY = {e: str(k + 1) for k, e in enumerate(EMOTIONS)} | {"none": "0"}
 
 
-class Keyboard(Browser):
-    """A Browser that can type (W3C key actions)."""
-
-    def press(self, key: str) -> None:
-        """Press and release one key in the focused page."""
-        acts = [{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]
-        self._call(
-            "POST",
-            f"/session/{self.session}/actions",
-            {"actions": [{"type": "key", "id": "keyboard", "actions": acts}]},
-        )
-
-
 @pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Keyboard]:
-    found = find_browser()
-    if found is None:
-        pytest.skip("chromium/chromedriver not installed (.ci/run installs Debian's)")
-    b = Keyboard(*found, log_path=tmp_path / "chromedriver.log")
-    try:
-        yield b
-    finally:
-        b.close()
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    yield from open_browser(tmp_path)
 
 
 def _serve(db: Path, seed: int) -> tuple[WebServer, PracticeAPI]:
@@ -64,7 +44,7 @@ def _red_pixels(b: Browser) -> int:
     return int(((px[..., 0] > 170) & (px[..., 1] < 110) & (px[..., 2] < 110)).sum())
 
 
-def _play_round(b: Keyboard, api: PracticeAPI, last: str, right: bool) -> dict[str, object]:
+def _play_round(b: Browser, api: PracticeAPI, last: str, right: bool) -> dict[str, object]:
     rid = b.wait(
         "const d = document.body.dataset; return (d.phase === 'play' || d.phase === 'ask')"
         f" && d.roundId !== {last!r} && d.roundId;"
@@ -83,7 +63,7 @@ def _play_round(b: Keyboard, api: PracticeAPI, last: str, right: bool) -> dict[s
 
 
 def test_twenty_rounds_by_keyboard_feedback_ramp_and_restart(
-    tmp_path: Path, browser: Keyboard
+    tmp_path: Path, browser: Browser
 ) -> None:
     db = tmp_path / "practice.db"
     srv, api = _serve(db, seed=4)

@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +114,15 @@ class Browser:
         shot = self._call("GET", f"/session/{self.session}/element/{ref}/screenshot")
         return base64.b64decode(shot)
 
+    def press(self, key: str) -> None:
+        """Press and release one key in the focused page (W3C key actions)."""
+        acts = [{"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]
+        self._call(
+            "POST",
+            f"/session/{self.session}/actions",
+            {"actions": [{"type": "key", "id": "keyboard", "actions": acts}]},
+        )
+
     def close(self) -> None:
         """End the session and chromedriver."""
         if self.session:
@@ -126,3 +136,17 @@ class Browser:
             self._proc.kill()
             self._proc.wait(5)
         self._log.close()
+
+
+def open_browser(tmp_path: Path) -> Iterator[Browser]:
+    """A pytest fixture body: a headless Browser, skipped when Debian's chromium is missing."""
+    import pytest
+
+    found = find_browser()
+    if found is None:
+        pytest.skip("chromium/chromedriver not installed (.ci/run installs Debian's)")
+    b = Browser(*found, log_path=tmp_path / "chromedriver.log")
+    try:
+        yield b
+    finally:
+        b.close()
