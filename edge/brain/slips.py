@@ -23,6 +23,7 @@ from edge.events import EMOTIONS, MICRO_MAX_MS, Evidence, ModelRef, SlipEvent
 
 F32 = npt.NDArray[np.float32]
 PRE_ONSET_FRAMES = 15  # grid frames (0.5 s) before an onset: the track's own still-face noise
+BLINK_AUS = frozenset({"AU45_L", "AU45_R"})
 
 
 @dataclass(slots=True)
@@ -96,3 +97,19 @@ def build_event(
         models=models,
         evidence=Evidence(fused.channels, fused.fallback),
     )
+
+
+def not_an_expression(ev: SlipEvent) -> str | None:
+    """Why a spotted interval is not reported as an expression (None: it is one).
+
+    The micro-event model fires on patterns; an expression is facial actions that moved. An
+    interval in which no action unit rose clearly above the track's own still-face jitter
+    (``edge.brain.au_evidence``) shows nothing a person could point at, and one in which only
+    the lids closed is a blink.
+    """
+    names = {name for name, _ in ev.action_units}
+    if not names:
+        return "no_action_unit"
+    if names <= BLINK_AUS:
+        return "blink_only"
+    return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,7 +29,7 @@ from edge.brain.appearance import MODEL_NAME as APPEARANCE_MODEL
 from edge.brain.au_geometry import PROTOTYPES
 from edge.brain.episodes import LongExpressions, Span, share
 from edge.brain.resample import GridResampler
-from edge.brain.slips import EventContext, Scored, build_event
+from edge.brain.slips import EventContext, Scored, build_event, not_an_expression
 from edge.errors import ModelError
 from edge.events import EMOTIONS, MICRO_MAX_MS, ModelRef, SlipEvent
 from edge.types import AUFrame
@@ -137,6 +137,7 @@ class Spotter:
         self._proto_idx: dict[str, list[int]] = {}
         self._ctx: EventContext | None = None
         self.bad_frames = 0
+        self.rejected: Counter[str] = Counter()  # spotted intervals not reported, by reason
 
     def _find_outputs(self) -> tuple[int, int]:
         sizes = [int(np.prod(o.shape)) for o in self.model.outputs]
@@ -324,7 +325,7 @@ class Spotter:
         frames, tr.open = tr.open, []
         if len(frames) < self.min_frames:
             return []
-        return [self._event(track_id, tr, frames)]
+        return self._expression(track_id, tr, frames)
 
     def _cut(self, track_id: int, tr: _Track, reason: str) -> list[SlipEvent]:
         """An open expression meets a gap, a lost track or the end: emit if certainly macro."""
@@ -334,7 +335,7 @@ class Spotter:
         dur_ms = (frames[-1].t_ns - frames[0].t_ns) / 1e6
         if dur_ms > MICRO_MAX_MS and len(frames) >= self.min_frames:
             log.info("track %d: %s during an expression: cut at %.0f ms", track_id, reason, dur_ms)
-            return [self._event(track_id, tr, frames)]
+            return self._expression(track_id, tr, frames)
         log.info(
             "track %d: %s during an expression (%.0f ms so far): dropped, its length and type "
             "are unknown",
@@ -346,6 +347,16 @@ class Spotter:
 
     def _event(self, track_id: int, tr: _Track, frames: list[Scored]) -> SlipEvent:
         return build_event(self._context(), track_id, frames, tr.history, tr.long, tr.last_t)
+
+    def _expression(self, track_id: int, tr: _Track, frames: list[Scored]) -> list[SlipEvent]:
+        """The event of a spotted interval, unless no facial action moved in it."""
+        ev = self._event(track_id, tr, frames)
+        why = not_an_expression(ev)
+        if why is None:
+            return [ev]
+        self.rejected[why] += 1
+        log.debug("track %d: %.0f ms interval not reported (%s)", track_id, ev.duration_ms, why)
+        return []
 
     def _context(self) -> EventContext:
         if self._ctx is None:
