@@ -7,11 +7,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from edge.errors import ConfigError
+from edge.face.crop import RoiCrop
 from edge.face.geometry import Roi, crop_matrix
 from edge.runtime.interpreter import load_model
 
@@ -42,7 +42,7 @@ class MeshResult:
 
 
 class FaceMesh:
-    """Runs one mesh variant on rotated ROIs; reuses its crop buffer across calls."""
+    """Runs one mesh variant on rotated ROIs; reuses its crop buffers across calls."""
 
     def __init__(
         self,
@@ -58,8 +58,7 @@ class FaceMesh:
         self.model = load_model(
             self.variant.model, num_threads=num_threads, runtime=runtime, directory=models_dir
         )
-        n = self.variant.input_size
-        self._crop = np.empty((n, n, 3), dtype=np.uint8)
+        self._crop = RoiCrop(self.variant.input_size)
         self.crop_seconds = 0.0
         self.mesh_seconds = 0.0
 
@@ -68,18 +67,9 @@ class FaceMesh:
         n = self.variant.input_size
         t0 = time.perf_counter()
         m = crop_matrix(roi, n, n)
-        # Replicated borders, as MediaPipe's landmark crop: a face at the image edge keeps
-        # plausible pixels instead of black, which would lower the presence score.
-        cv2.warpAffine(
-            image,
-            m,
-            (n, n),
-            dst=self._crop,
-            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        crop = self._crop.crop(image, m)
         view = self.model.input_view()
-        np.multiply(self._crop, np.float32(1 / 255), out=view[0])  # [0, 1] input range
+        np.multiply(crop, np.float32(1 / 255), out=view[0])  # [0, 1] input range
         del view
         t1 = time.perf_counter()
         self.model.invoke()
