@@ -100,10 +100,10 @@ def spot(frames: list[AUFrame], model: str | None = None, **kw: float) -> list[S
     return events + sp.flush()
 
 
-def score_dir(obs_dir: Path, model: str | None = None, **kw: float) -> EvalReport:
-    """Score every observed clip of a directory."""
+def score_dirs(obs_dirs: list[Path], model: str | None = None, **kw: float) -> EvalReport:
+    """Score every observed clip of some directories."""
     streams = []
-    for npz in sorted(obs_dir.glob("*.npz")):
+    for npz in sorted(p for d in obs_dirs for p in d.glob("*.npz")):
         ann = load_annotation(npz.with_suffix(".json"))
         with np.load(npz) as f:
             z = {k: f[k] for k in f.files}
@@ -123,7 +123,7 @@ def main() -> None:
     ob.add_argument("clips", nargs="+", type=Path)
     ob.add_argument("--out", type=Path, required=True)
     sc = sub.add_parser("score")
-    sc.add_argument("dir", type=Path)
+    sc.add_argument("dirs", nargs="+", type=Path)
     sc.add_argument("--model", default=None)
     sc.add_argument("--json", type=Path, default=None)
     logging.basicConfig(level=logging.WARNING)
@@ -132,7 +132,7 @@ def main() -> None:
         for clip in args.clips:
             observe_clip(clip, args.out)
         return
-    rep = score_dir(args.dir, args.model)
+    rep = score_dirs(args.dirs, args.model)
     print(format_report(rep))  # noqa: T201
     if args.json:
         args.json.write_text(json.dumps(report_to_dict(rep), indent=1) + "\n")
