@@ -159,6 +159,11 @@ def test_scrape_matches_the_service_and_its_mqtt_stats(
             assert got == want[(emotion, kind)], (emotion, kind)
     for reason in ("store_error", "outbox_full", "rejected"):
         assert value(final, "microslip_events_lost_total", reason=reason) == 0
+    # the appearance channel: readings and skipped faces, as on the stats topic
+    assert value(final, "microslip_appearance_faces_total", result="ok") == 0
+    assert last["appearance_readings"] == 0
+    skipped = value(final, "microslip_appearance_faces_total", result="too_small")
+    assert skipped == last["appearance_skipped"] == proc.frames > 0
     # every processed frame timed once, as a whole and per stage (the fake has one stage)
     assert value(final, "microslip_frame_seconds_count") == svc.frames
     assert value(final, "microslip_stage_seconds_count", stage="fake") == svc.frames

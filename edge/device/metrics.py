@@ -30,6 +30,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from edge import __version__
+from edge.brain.appearance import QUALITIES
 from edge.config import Config
 from edge.device.sysinfo import cpu_temperature_c
 from edge.errors import ModelError
@@ -125,6 +126,9 @@ class ServiceView(Protocol):
     @property
     def dropped_frames(self) -> int: ...
 
+    @property
+    def appearance_counts(self) -> Mapping[str, int]: ...
+
 
 class PublisherView(Protocol):
     """What a scrape reads from :class:`edge.device.publisher.Publisher`."""
@@ -189,6 +193,16 @@ class DeviceCollector:
         lost.add_metric(("outbox_full",), svc.outbox.dropped)
         lost.add_metric(("rejected",), self.publisher.rejected if self.publisher else 0)
         yield lost
+        faces = CounterMetricFamily(
+            "microslip_appearance_faces",
+            "Faces the appearance channel classified (result=ok) or skipped (too_small, "
+            "cut_by_edge, implausible, occluded): a skipped face's events rest on geometry only",
+            labels=("result",),
+        )
+        counts = svc.appearance_counts
+        for result in QUALITIES:
+            faces.add_metric((result,), counts.get(result, 0))
+        yield faces
 
     def _gauges(self) -> Iterator[Metric]:
         svc = self.service

@@ -138,6 +138,11 @@ class Service:
         return self.outbox.put_errors
 
     @property
+    def appearance_counts(self) -> dict[str, int]:
+        """Faces the appearance channel classified (``ok``) and skipped, per reason."""
+        return dict(self.processor.appearance_counts)
+
+    @property
     def dropped_frames(self) -> int:
         """Frames lost anywhere: at the sensor/source plus replaced in the handoff."""
         src = self._source
