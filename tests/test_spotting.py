@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.brain.au_evidence import AUListing, default_calibration
 from edge.brain.features import FEATURE_NAMES, FeatureExtractor
 from edge.brain.slips import not_an_expression
 from edge.brain.spotting import Spotter
-from edge.events import EMOTIONS, SlipEvent, event_to_dict, validate
+from edge.events import EMOTIONS, event_to_dict, validate
 from edge.types import AUFrame, Face, FaceFrame
+from tests.broker import make_event
 from training.generator import JITTER, _bump, signatures
 
 REF = Path(__file__).parents[1] / "training" / "data"
@@ -239,17 +241,18 @@ def test_a_damaged_model_is_refused_naming_the_file_and_hashes(tmp_path: Path) -
     assert str(bad) in msg and expected in msg and hashlib.sha256(blob).hexdigest() in msg
 
 
-def _event_with(aus: tuple[tuple[str, float], ...]) -> SlipEvent:
-    return SlipEvent(
-        id="x", device="d", track_id=1, type="micro", emotion="happiness", confidence=0.5,
-        scores=tuple((e, 1 / 7) for e in EMOTIONS), onset_ns=0, apex_ns=1, offset_ns=2,
-        intensity=0.0, action_units=aus, laterality="both", partial=True,
-        time="2026-01-01T00:00:00.000Z", models=(),
-    )  # fmt: skip
+def _listing(moved: dict[str, float]) -> AUListing:
+    """A listing in which the named channels rose by the given z (strength 0.5 each)."""
+    cal = default_calibration()
+    z = np.array([moved.get(c, 0.5) for c in cal.channels])
+    rise = np.where(z > 1.0, 0.5, 0.01)
+    return AUListing((), rise, cal, z)
 
 
 def test_an_interval_where_no_action_moved_or_only_the_lids_is_not_an_expression() -> None:
-    assert not_an_expression(_event_with(())) == "no_action_unit"
-    assert not_an_expression(_event_with((("AU45_L", 0.9), ("AU45_R", 0.8)))) == "blink_only"
-    assert not_an_expression(_event_with((("AU12_L", 0.4),))) is None
-    assert not_an_expression(_event_with((("AU45_L", 0.9), ("AU6_L", 0.3)))) is None
+    ev = make_event(0, "d")
+    assert not_an_expression(ev, _listing({})) == "no_action_unit"
+    assert not_an_expression(ev, _listing({"AU45_L": 9.0, "AU45_R": 8.0})) == "blink_only"
+    assert not_an_expression(ev, _listing({"AU12_L": 3.5})) is None
+    assert not_an_expression(ev, _listing({"AU45_L": 9.0, "AU6_L": 3.5})) is None
+    assert not_an_expression(ev, _listing({"AU12_L": 2.0})) == "no_action_unit"  # < 3x jitter

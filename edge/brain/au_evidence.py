@@ -149,6 +149,7 @@ class AUListing:
     action_units: tuple[tuple[str, float], ...]  # listed AUs, strongest first
     rise: F64  # calibrated rise of every channel (``cal.channels`` order)
     cal: AUCalibration
+    z: F64 | None = None  # the rises over their noise (same order)
 
 
 def list_aus(
@@ -161,7 +162,7 @@ def list_aus(
     rise, z = rises(ev, pr, cal)
     listed = [i for i in np.argsort(-rise) if z[i] >= Z_MIN and rise[i] >= MIN_STRENGTH]
     aus = tuple((cal.channels[i], round(float(rise[i]), 2)) for i in listed)
-    return AUListing(aus, rise, cal)
+    return AUListing(aus, rise, cal, z)
 
 
 def describe(listing: AUListing, emotion: str) -> AUEvidence:

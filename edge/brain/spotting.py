@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.brain.appearance import MODEL_NAME as APPEARANCE_MODEL
+from edge.brain.au_evidence import AUListing
 from edge.brain.au_geometry import PROTOTYPES
 from edge.brain.episodes import LongExpressions, Span, share
 from edge.brain.resample import GridResampler
@@ -346,12 +347,17 @@ class Spotter:
         return []
 
     def _event(self, track_id: int, tr: _Track, frames: list[Scored]) -> SlipEvent:
+        return self._built(track_id, tr, frames)[0]
+
+    def _built(
+        self, track_id: int, tr: _Track, frames: list[Scored]
+    ) -> tuple[SlipEvent, AUListing]:
         return build_event(self._context(), track_id, frames, tr.history, tr.long, tr.last_t)
 
     def _expression(self, track_id: int, tr: _Track, frames: list[Scored]) -> list[SlipEvent]:
         """The event of a spotted interval, unless no facial action moved in it."""
-        ev = self._event(track_id, tr, frames)
-        why = not_an_expression(ev)
+        ev, listing = self._built(track_id, tr, frames)
+        why = not_an_expression(ev, listing)
         if why is None:
             return [ev]
         self.rejected[why] += 1

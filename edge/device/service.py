@@ -7,9 +7,8 @@ outbox *before* the publisher sees it, pets the systemd watchdog only while fram
 and publishes stats every ``[mqtt] stats_interval`` seconds. ``stop()`` (SIGTERM) lets the
 current frame finish, flushes the spotter and the outbox, and publishes ``offline``.
 
-Listeners (:class:`ServiceListener`) are the hook for extra consumers such as a local web
-page: ``on_event(event)`` after an event is stored, ``on_stats(stats)`` after each stats
-tick; both run on the loop thread and must return quickly (hand work to your own thread).
+Listeners (:class:`ServiceListener`), e.g. a local web page, get ``on_event(event)`` after an
+event is stored and ``on_stats(stats)`` after each stats tick, on the loop thread: return fast.
 """
 
 from __future__ import annotations
@@ -145,8 +144,7 @@ class Service:
     @property
     def dropped_frames(self) -> int:
         """Frames lost anywhere: at the sensor/source plus replaced in the handoff."""
-        src = self._source
-        live = src.dropped if src is not None else 0
+        live = self._source.dropped if self._source is not None else 0
         return self._source_dropped_done + live + self._slot.dropped
 
     def run(self) -> int:
@@ -324,7 +322,7 @@ class Service:
             self._slip_times.popleft()
         n = max(iv.processed, 1)
         src = self._source
-        appearance = self.processor.appearance_counts
+        appearance = self.appearance_counts
         return Stats(
             time=datetime.now(timezone.utc).isoformat(timespec="seconds"),
             device=self.cfg.device.id,
