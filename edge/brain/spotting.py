@@ -86,6 +86,7 @@ class ModelMeta:
 class _Track:
     resampler: GridResampler
     grid: deque[tuple[int, F32]]  # recent grid frames (window + lookahead)
+    win: F32  # the model's input window: the grid's values, clipped, zero-padded on the left
     history: deque[Scored]  # scored frames kept for back-extension of an onset
     open: list[Scored] = field(default_factory=list)
     last_t: int = 0
@@ -174,7 +175,8 @@ class Spotter:
             if g.after_gap and tr.grid:
                 events += self._drain(au_frame.track_id, tr, "gap in the stream")
                 tr.grid.clear()
-            tr.grid.append((g.t_ns, g.values))
+                tr.win[:] = 0.0
+            self._append(tr, g.t_ns, g.values)
             scored = self._score(tr)
             if scored is not None:
                 events += self._segment(au_frame.track_id, tr, scored)
@@ -204,7 +206,7 @@ class Spotter:
         events: list[SlipEvent] = []
         for _ in range(min(self.meta.lookahead, len(tr.grid))):
             t_next = tr.grid[-1][0] + tr.resampler.period_ns
-            tr.grid.append((t_next, np.zeros(len(self.meta.features), np.float32)))
+            self._append(tr, t_next, np.zeros(len(self.meta.features), np.float32))
             scored = self._score(tr)
             if scored is None:
                 continue
@@ -254,6 +256,7 @@ class Spotter:
         tr = _Track(
             resampler=GridResampler(m.rate_hz),
             grid=deque(maxlen=m.window),
+            win=np.zeros((m.window, len(m.features)), np.float32),
             history=deque(maxlen=int(MAX_EVENT_S * m.rate_hz) + m.window),
             first_t=t_ns,
         )
@@ -277,17 +280,19 @@ class Spotter:
                 LOW_RATE_HZ,
             )
 
+    def _append(self, tr: _Track, t_ns: int, values: F32) -> None:
+        """A new grid frame: kept with its time, and shifted into the model's window."""
+        tr.grid.append((t_ns, values))
+        tr.win[:-1] = tr.win[1:]  # numpy copies overlapping slices safely
+        np.clip(values, -self.meta.input_clip, self.meta.input_clip, out=tr.win[-1])
+
     def _score(self, tr: _Track) -> Scored | None:
         """Run the model on the window ending at the newest grid frame (zero-padded on the left)."""
         m = self.meta
         n = len(tr.grid)
         if n <= m.lookahead:
             return None
-        win = np.zeros((m.window, len(m.features)), np.float32)
-        for i, (_, v) in enumerate(tr.grid):
-            win[m.window - n + i] = v
-        np.clip(win, -m.input_clip, m.input_clip, out=win)
-        self.model.set_input(win[None])
+        self.model.set_input(tr.win[None])
         self.model.invoke()
         p = float(self.model.output_float(self._slip_out).reshape(-1)[0])
         logits = self.model.output_float(self._emo_out).reshape(-1) / m.emotion_temperature

@@ -7,6 +7,7 @@ The runtime is chosen by argument, else ``$MICROSLIP_RUNTIME`` (``litert`` | ``t
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import logging
 import os
@@ -44,7 +45,7 @@ class TensorInfo:
     @property
     def quantized(self) -> bool:
         """True for an integer tensor with a real-valued scale (int8/uint8 models)."""
-        return self.scale != 0.0 and np.issubdtype(self.dtype, np.integer)
+        return self.scale != 0.0 and self.dtype.kind in "iu"
 
 
 def available_runtimes() -> list[str]:
@@ -86,10 +87,17 @@ def quantize(values: npt.ArrayLike, info: TensorInfo) -> npt.NDArray[Any]:
     if not info.quantized:
         same: npt.NDArray[Any] = arr.astype(info.dtype, copy=False)
         return same
-    lim = np.iinfo(info.dtype)
+    lo, hi = _limits(info.dtype)
     q = np.rint(arr / np.float32(info.scale)) + info.zero_point
-    out: npt.NDArray[Any] = np.clip(q, lim.min, lim.max).astype(info.dtype)
+    out: npt.NDArray[Any] = np.clip(q, lo, hi).astype(info.dtype)
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _limits(dtype: np.dtype[Any]) -> tuple[int, int]:
+    """Integer range of a dtype (np.iinfo is slow enough to matter once per model call)."""
+    lim = np.iinfo(dtype)
+    return int(lim.min), int(lim.max)
 
 
 def dequantize(values: npt.ArrayLike, info: TensorInfo) -> npt.NDArray[np.float32]:
@@ -169,7 +177,7 @@ class Interpreter:
             raise InputError(
                 f"{self.path.name} input {info.name}: shape {arr.shape}, expected {info.shape}"
             )
-        if info.quantized and not np.issubdtype(arr.dtype, np.integer):
+        if info.quantized and arr.dtype.kind not in "iu":
             arr = quantize(arr, info)
         self._it.set_tensor(info.index, arr.astype(info.dtype, copy=False))
 
