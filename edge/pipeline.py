@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,8 +40,10 @@ class AppearanceStep(Protocol):
 
     counts: dict[str, int]  # readings taken ("ok") and faces skipped, per quality verdict
 
-    def observe(self, frame: Frame, face_frame: FaceFrame) -> tuple[Appearance, ...]:
-        """Readings of the faces due for one this frame."""
+    def observe(
+        self, frame: Frame, face_frame: FaceFrame, moving: Collection[int] | None = None
+    ) -> tuple[Appearance, ...]:
+        """Readings of the faces due for one this frame (``moving`` tracks at full rate)."""
         ...
 
     def end_track(self, track_id: int) -> None:
@@ -211,7 +213,12 @@ class Pipeline:
         readings: tuple[Appearance, ...] = ()
         if self._appearance is not None and face_frame.faces:
             t1 = time.perf_counter()
-            readings = self._appearance.observe(frame, face_frame)
+            # the feature stage knows which faces move (as of the previous frame): those are
+            # read at the full rate, faces at rest at a lower one
+            moving = getattr(self._features, "moving_tracks", None)
+            readings = self._appearance.observe(
+                frame, face_frame, moving() if callable(moving) else None
+            )
             times["appearance"] = time.perf_counter() - t1
         return self._downstream(face_frame, times, readings)
 

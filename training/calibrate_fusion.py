@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.brain import fusion, spotting  # noqa: E402
-from edge.brain.appearance import QUALITIES, RATE_HZ  # noqa: E402
+from edge.brain.appearance import QUALITIES, ReadingSchedule  # noqa: E402
 from edge.brain.features import FeatureExtractor  # noqa: E402
 from edge.evaluation.metrics import calibration_error, interval_iou  # noqa: E402
 from edge.events import EMOTIONS, SlipEvent  # noqa: E402
@@ -60,7 +60,7 @@ def entries(cache: Path) -> list[dict[str, object]]:
 def replay(data: dict[str, np.ndarray], spotter: spotting.Spotter) -> list[SlipEvent]:
     """One cached sequence through features (gated by appearance) and the spotter."""
     feats = FeatureExtractor()
-    period, due = int(1e9 / RATE_HZ), -1
+    schedule = ReadingSchedule()
     events: list[SlipEvent] = []
     for i, t in enumerate(data["t_ns"].tolist()):
         lm = data["landmarks"][i]
@@ -68,8 +68,7 @@ def replay(data: dict[str, np.ndarray], spotter: spotting.Spotter) -> list[SlipE
             continue
         face = Face(1, (0.0, 0.0, 0.0, 0.0), lm, float(data["presence"][i]))
         readings: tuple[Appearance, ...] = ()
-        if t >= due - 5_000_000:
-            due = max((t if due < 0 else due) + period, t)
+        if schedule.due(1, t, 1 in feats.moving_tracks()):
             q = int(data["quality"][i])
             probs = data["appearance"][i] if q == 0 else None
             readings = (Appearance(t, 1, QUALITIES[max(q, 0)], probs),)

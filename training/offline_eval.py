@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.brain.appearance import QUALITIES, RATE_HZ
+from edge.brain.appearance import QUALITIES, ReadingSchedule
 from edge.brain.au_geometry import measure
 from edge.brain.features import NeutralBaseline, looks_neutral, relative_features
 from edge.evaluation.annotations import load_annotation
@@ -73,13 +73,12 @@ def au_frames(z: dict[str, np.ndarray], track_id: int = 0) -> list[AUFrame]:
 
     lm, t_all, probs, quality = z["landmarks"], z["t_ns"], z["appearance"], z["quality"]
     base = NeutralBaseline()
-    period, due = int(1e9 / RATE_HZ), None
+    schedule = ReadingSchedule()  # the appearance stage's: full rate while the face moves
     out = []
     for i in np.flatnonzero(np.isfinite(lm[:, 0, 0])):
         t = int(t_all[i])
         app = None
-        if due is None or t >= due - 5_000_000:  # the appearance stage's 10 Hz schedule
-            due = max((t if due is None else due) + period, t)
+        if schedule.due(track_id, t, base.frozen):
             p = probs[i].astype(np.float32) if np.isfinite(probs[i]).all() else None
             app = Appearance(t, track_id, QUALITIES[int(quality[i])], p)
         verdict = None if app is None or app.probs is None else looks_neutral(app.probs)

@@ -6,9 +6,12 @@ eye centres and mouth centre where they sit in a fixed template, applied with on
 The template frames the face like fer's own pipeline (a square face box with a margin): two
 canonical inter-ocular units wide, the eyes at 35 % of its height.
 
-The classifier runs at a reduced rate per track (``rate_hz``, 10 Hz by default: every third
-frame at 30 fps, about 0.15 ms per frame on one x86 core, benchmarks/appearance.py); a brief
-slip of 300 ms still gets about three readings. Between readings the AUFrames carry none.
+The classifier runs at a reduced rate per track: ``rate_hz`` (10 Hz: every third frame at
+30 fps) while the track's geometry moves (the feature stage's baseline is frozen by an
+expression under way), so a brief slip of 300 ms still gets about three readings, and every
+``REST_EVERY``-th of those slots (5 Hz) while the face is at rest, where the readings only
+teach the neutral baseline and the pre-onset reference; a reading costs about 0.45 ms on one
+x86 core (benchmarks/appearance.py). Between readings the AUFrames carry none.
 A face too small, cut by the image edge, implausibly posed or weakly present is not
 classified: the reading says why and the stage counts it. Outputs follow ``FER_LABELS``
 (fer's order, verified from fer 25.10.3 ``FER._get_labels`` and by running the model).
@@ -17,6 +20,7 @@ classified: the reading says why and the stage counts it. Outputs follow ``FER_L
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +40,7 @@ FER_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surp
 NEUTRAL = FER_LABELS.index("neutral")
 CROP = 64
 RATE_HZ = 10.0
+REST_EVERY = 2  # at rest, one reading per this many RATE_HZ slots
 
 # Template: the crop is SIDE canonical units wide with the eye midpoint TOP units below its top
 # edge (canonical face: inter-ocular distance of the outer eye corners = 1). Chosen on
@@ -179,13 +184,41 @@ class AppearanceModel:
         return out
 
 
+class ReadingSchedule:
+    """When each track is due for a reading: ``rate_hz`` slots, phase-locked to the first
+    frame (10 Hz from 24 fps is every 2nd or 3rd frame, 10 Hz on average; frame times jitter,
+    so a frame a little early still counts), and only every ``rest_every``-th slot while the
+    track is at rest. Shared by the stage and the training/evaluation replays of cached faces.
+    """
+
+    def __init__(self, rate_hz: float = RATE_HZ, rest_every: int = REST_EVERY) -> None:
+        self.period_ns = int(1e9 / rate_hz) if rate_hz > 0 else 0
+        self.rest_every = max(1, rest_every)
+        self._due: dict[int, int] = {}
+        self._slot: dict[int, int] = {}
+
+    def due(self, track_id: int, t_ns: int, moving: bool | None = None) -> bool:
+        """Whether the track is read at ``t_ns`` (None: treated as moving, the full rate)."""
+        due = self._due.get(track_id)
+        if due is not None and t_ns < due - _EARLY_NS:
+            return False
+        nxt = t_ns if due is None else due
+        self._due[track_id] = max(nxt + self.period_ns, t_ns)
+        slot = self._slot[track_id] = self._slot.get(track_id, -1) + 1
+        return moving is not False or slot % self.rest_every == 0
+
+    def forget(self, track_id: int) -> None:
+        """A lost track starts afresh."""
+        self._due.pop(track_id, None)
+        self._slot.pop(track_id, None)
+
+
 class AppearanceStage:
-    """Per track and at ``rate_hz``: quality check, aligned crop, classifier reading."""
+    """Per track and at its scheduled rate: quality check, aligned crop, classifier reading."""
 
     def __init__(self, model: AppearanceModel | None = None, rate_hz: float = RATE_HZ) -> None:
         self.model = model if model is not None else AppearanceModel()
-        self.period_ns = int(1e9 / rate_hz) if rate_hz > 0 else 0
-        self._due: dict[int, int] = {}
+        self.schedule = ReadingSchedule(rate_hz)
         self.counts: dict[str, int] = dict.fromkeys(QUALITIES, 0)
 
     @property
@@ -193,28 +226,30 @@ class AppearanceStage:
         """Faces not classified because of their quality."""
         return sum(v for k, v in self.counts.items() if k != OK)
 
-    def observe(self, frame: Frame, face_frame: FaceFrame) -> tuple[Appearance, ...]:
-        """Readings of the faces due for one this frame (others get none)."""
+    def observe(
+        self, frame: Frame, face_frame: FaceFrame, moving: Collection[int] | None = None
+    ) -> tuple[Appearance, ...]:
+        """Readings of the faces due for one this frame (others get none).
+
+        ``moving``: the tracks whose geometry moves now (full rate); the others are at rest
+        (every ``REST_EVERY``-th slot). None: every track at the full rate.
+        """
         out: list[Appearance] = []
         h, w = frame.image.shape[:2]
         for face in face_frame.faces:
-            due = self._due.get(face.track_id)
-            # phase-locked schedule (10 Hz from 24 fps is every 2nd or 3rd frame, 10 Hz on
-            # average); frame times jitter, so a frame a little early still counts
-            if due is not None and frame.t_ns < due - _EARLY_NS:
+            tid = face.track_id
+            if not self.schedule.due(tid, frame.t_ns, None if moving is None else tid in moving):
                 continue
-            nxt = frame.t_ns if due is None else due
-            self._due[face.track_id] = max(nxt + self.period_ns, frame.t_ns)
             quality, m = assess(face.landmarks, face.presence, w, h)
             self.counts[quality] += 1
             if quality != OK:
-                log.debug("track %d: appearance skipped (%s)", face.track_id, quality)
-                out.append(Appearance(frame.t_ns, face.track_id, quality, None))
+                log.debug("track %d: appearance skipped (%s)", tid, quality)
+                out.append(Appearance(frame.t_ns, tid, quality, None))
                 continue
             probs = self.model.probs(aligned_crop(frame.image, m))
-            out.append(Appearance(frame.t_ns, face.track_id, OK, probs))
+            out.append(Appearance(frame.t_ns, tid, OK, probs))
         return tuple(out)
 
     def end_track(self, track_id: int) -> None:
         """Forget a lost track's schedule."""
-        self._due.pop(track_id, None)
+        self.schedule.forget(track_id)

@@ -182,6 +182,10 @@ class FeatureExtractor:
             out.append(AUFrame(face_frame.t_ns, face.track_id, values, FEATURE_NAMES, app))
         return out
 
+    def moving_tracks(self) -> set[int]:
+        """Tracks whose baseline is frozen now: an expression (or other motion) is under way."""
+        return {tid for tid, base in self._tracks.items() if base.frozen}
+
     def end_track(self, track_id: int) -> None:
         """Forget a track's baseline (the track was lost)."""
         self._tracks.pop(track_id, None)

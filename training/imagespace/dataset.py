@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.brain.appearance import RATE_HZ
+from edge.brain.appearance import ReadingSchedule
 from edge.brain.au_geometry import measure
 from edge.brain.features import NeutralBaseline, looks_neutral, relative_features
 from edge.brain.resample import resample_sequence
@@ -32,16 +32,15 @@ def sequence_from(entry: dict, data: dict[str, np.ndarray]) -> Sequence | None: 
     probs = data.get("appearance")
     base = NeutralBaseline()
     rel = []
-    period, due = int(1e9 / RATE_HZ), None
+    schedule = ReadingSchedule()
     for i in np.flatnonzero(ok):
         raw_au, pose = measure(lm[i])
         t = int(t_all[i])
         verdict = None
-        # the appearance verdict on the runtime's 10 Hz phase-locked schedule
-        if probs is not None and (due is None or t >= due - 5_000_000):
-            due = max((t if due is None else due) + period, t)
-            if np.isfinite(probs[i]).all():
-                verdict = looks_neutral(probs[i])
+        # the appearance verdict on the runtime's schedule (full rate while the face moves)
+        due = probs is not None and schedule.due(0, t, base.frozen)
+        if due and np.isfinite(probs[i]).all():
+            verdict = looks_neutral(probs[i])
         rel.append(relative_features(raw_au, pose, base, t, verdict))
     t_ns = t_all[ok].astype(np.int64)
     x = np.stack(rel)
