@@ -1,17 +1,22 @@
 """Fit the emotion fusion's weights on the image-space training cache; report NLL, accuracy, ECE.
 
-    PYTHONPATH=. .venv/bin/python training/calibrate_fusion.py [CACHE_DIR]
+    PYTHONPATH=. .venv/bin/python training/calibrate_fusion.py [CACHE_OR_OBSERVED_DIR ...]
 
 Each cached sequence (``training/imagespace``: real faces warped by AU displacement fields,
 seen by the real face stage and the appearance model) is replayed through the runtime's
-FeatureExtractor and Spotter with its cached appearance readings fed at the runtime's 10 Hz
-schedule, exactly as ``Pipeline`` would. Spotted events are matched to the script's
+FeatureExtractor and Spotter with its cached appearance readings fed on the runtime's reading
+schedule (``ReadingSchedule``), exactly as ``Pipeline`` would. Spotted events are matched to the script's
 expressions (IoU >= 0.3) and the inputs of their fusion recorded; the weights in
 ``fusion.FITTED`` are then fitted by negative log-likelihood of the true emotion (coordinate
 search), with 2-fold cross-validation against the current ``fusion.DEFAULT_WEIGHTS``.
 ``appearance_long`` and ``temporal_floor`` are not fitted (see ``edge.brain.fusion``).
 Labels come from the cache's manifest or, while a render is still
 running, from the same seeded scripts the renderer used. WolfgangLanger is never in the cache.
+Directories of observed annotated clips (``training.offline_eval observe``, e.g. the
+development set of ``make eval-dev``) are read with their annotations instead. The weights in
+``edge.brain.fusion`` are still the ones fitted on render seed 11 for the previous model: a
+refit for the current one on the development set (91 events) was unstable across folds
+(appearance weight 0.17 vs 21.5) and was not adopted.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.brain import fusion, spotting  # noqa: E402
+from edge.brain import fusion, slips, spotting  # noqa: E402
 from edge.brain.appearance import QUALITIES, ReadingSchedule  # noqa: E402
 from edge.brain.features import FeatureExtractor  # noqa: E402
 from edge.evaluation.metrics import calibration_error, interval_iou  # noqa: E402
@@ -36,10 +41,22 @@ from edge.types import Appearance, Face, FaceFrame  # noqa: E402
 
 
 def entries(cache: Path) -> list[dict[str, object]]:
-    """Manifest entries of the sequences present (rebuilt from the seeded scripts if needed)."""
+    """Manifest entries of the sequences present (rebuilt from the seeded scripts if needed),
+    or, for a directory of observed annotated clips (``training.offline_eval observe``), one
+    entry per clip with its annotated expressions."""
     man = cache / "manifest.json"
     if man.exists():
         return list(json.loads(man.read_text())["sequences"])
+    if any(cache.glob("*.npz")) and not any(cache.glob("seq_*.npz")):
+        from edge.evaluation.annotations import load_annotation
+
+        out: list[dict[str, object]] = []
+        for npz in sorted(cache.glob("*.npz")):
+            segs = load_annotation(npz.with_suffix(".json")).segments
+            events = [[s.onset_ns / 1e9, s.onset_ns / 1e9, s.offset_ns / 1e9, s.emotion, s.kind]
+                      for s in segs if s.is_expression]  # fmt: skip
+            out.append({"file": npz.name, "events": events})
+        return out
     from training.imagespace.cache import TRAIN_N, TRAIN_SEEDS, _script_for, settings_key
     from training.imagespace.faces import SPECS
     from training.imagespace.script import RenderConfig
@@ -138,17 +155,17 @@ def fit(rows: list[tuple[tuple[object, ...], int]]) -> fusion.Weights:
 def main() -> None:
     """Replay with a recorder, match, fit with 2-fold cross-validation, report."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("cache", nargs="?", type=Path)
+    ap.add_argument("cache", nargs="*", type=Path, help="cache or observed-clip directories")
     args = ap.parse_args()
-    cache = args.cache or max(
-        (ROOT / "build" / "imagespace").glob("*/"), key=lambda p: p.stat().st_mtime
-    )
+    caches = args.cache or [
+        max((ROOT / "build" / "imagespace").glob("*/"), key=lambda p: p.stat().st_mtime)
+    ]
     rec = Recorder()
-    spotting.fuse = rec  # the spotter's own call, recorded (a training tool, not a test)
+    slips.fuse = rec  # the spotter's own call (in edge.brain.slips), recorded (a training tool)
     spotter = spotting.Spotter(device_id="calib")
     rows: list[tuple[tuple[object, ...], int]] = []
-    seqs = entries(cache)
-    for entry in seqs:
+    seqs = [(cache, e) for cache in caches for e in entries(cache)]
+    for cache, entry in seqs:
         with np.load(cache / str(entry["file"])) as z:
             data = {k: z[k] for k in ("t_ns", "landmarks", "presence", "appearance", "quality")}
         for ev, k in matched(replay(data, spotter), list(entry["events"])):  # type: ignore[arg-type]
@@ -156,11 +173,11 @@ def main() -> None:
             if inp is not None:
                 rows.append((inp, k))
     if not rows:
-        raise SystemExit(f"{cache}: no matched events in {len(seqs)} sequences")
+        raise SystemExit(f"{caches}: no matched events in {len(seqs)} sequences")
     order = np.random.default_rng(0).permutation(len(rows))
     folds = [[rows[i] for i in order[: len(rows) // 2]], [rows[i] for i in order[len(rows) // 2 :]]]
     report: dict[str, object] = {
-        "fitted_on": f"{cache.name}: {len(seqs)} sequences, {len(rows)} events"
+        "fitted_on": f"{[c.name for c in caches]}: {len(seqs)} sequences, {len(rows)} events"
     }
     for n, (train, test) in enumerate([(folds[0], folds[1]), (folds[1], folds[0])]):
         w = fit(train)
