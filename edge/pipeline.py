@@ -202,6 +202,11 @@ class Pipeline:
         """Appearance readings taken (``ok``) and faces skipped per reason; {} when off."""
         return dict(self._appearance.counts) if self._appearance is not None else {}
 
+    @property
+    def not_reported(self) -> dict[str, int]:
+        """Spotted intervals the spotter did not report as expressions, per reason."""
+        return dict(getattr(self._spotter, "rejected", {}))
+
     def process(self, frame: Frame) -> PipelineResult:
         """Run one camera/clip frame through every stage; a bad image raises InputError."""
         tracker = self.tracker

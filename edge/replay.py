@@ -55,6 +55,8 @@ class ReplaySummary:
     stage_timings: dict[str, StageSummary] = field(default_factory=dict)
     # appearance readings taken ("ok") and faces the classifier skipped, per reason
     appearance: dict[str, int] = field(default_factory=dict)
+    # intervals the model flagged but the spotter did not report (no facial action moved, ...)
+    not_reported: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
     clip_s: float = 0.0
     stopped: bool = False
@@ -82,6 +84,9 @@ class ReplaySummary:
             skipped = {k: n for k, n in sorted(self.appearance.items()) if k != "ok" and n}
             why = ", ".join(f"{k} {n}" for k, n in skipped.items()) or "none"
             out.append(f"appearance: {self.appearance.get('ok', 0)} readings; skipped: {why}")
+        if self.not_reported:
+            why = ", ".join(f"{k} {n}" for k, n in sorted(self.not_reported.items()))
+            out.append(f"not reported as expressions: {why}")
         if self.stage_timings:
             # the mean shows amortised cost of stages that run only on some frames (detect)
             out.append("stage timings (ms per frame):")
@@ -103,6 +108,7 @@ class ReplaySummary:
             "events": self.events,
             "stage_timings": {k: dataclasses.asdict(v) for k, v in self.stage_timings.items()},
             "appearance": dict(self.appearance),
+            "not_reported": dict(self.not_reported),
             "wall_s": self.wall_s,
             "clip_s": self.clip_s,
             "stopped": self.stopped,
@@ -206,4 +212,5 @@ def replay(
     summary.bad_frames = source.bad_frames + rejected
     summary.stage_timings = {**decode.summary(), **pipeline.timings.summary()}
     summary.appearance = pipeline.appearance_counts
+    summary.not_reported = pipeline.not_reported
     return summary

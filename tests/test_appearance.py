@@ -156,8 +156,8 @@ def test_a_face_at_rest_is_read_at_half_the_rate_and_full_rate_once_it_moves(
     ]
     rest = np.diff([r.t_ns for r in readings if r.t_ns < pairs[36][0].t_ns]) / 1e6
     busy = np.diff([r.t_ns for r in readings if r.t_ns >= pairs[36][0].t_ns]) / 1e6
-    assert 190 <= rest.min() and rest.max() <= 210  # 5 Hz
-    assert 95 <= busy.min() and busy.max() <= 105  # 10 Hz
+    assert rest.min() >= 190 and rest.max() <= 210  # 5 Hz
+    assert busy.min() >= 95 and busy.max() <= 105  # 10 Hz
 
 
 @pytest.fixture

@@ -271,3 +271,36 @@ def test_replay_counts_appearance_readings_and_a_recording_has_none(
     with open_source(single_face["rec"]) as rec:
         landmarks_only = replay(rec, Pipeline(), max_frames=30)
     assert landmarks_only.appearance.get("ok", 0) == 0  # no pixels: geometry only
+
+
+class _RejectingSpotter:
+    """A SpotStage that reports nothing and, like Spotter, counts what it did not report."""
+
+    def __init__(self) -> None:
+        from collections import Counter
+
+        self.rejected: Counter[str] = Counter()
+
+    def push(self, au_frame: object) -> list[object]:
+        self.rejected["no_action_unit"] += 1
+        return []
+
+    def end_track(self, track_id: int) -> list[object]:
+        return []
+
+    def flush(self) -> list[object]:
+        return []
+
+
+def test_replay_summary_says_how_many_intervals_were_not_reported(
+    single_face: dict[str, Path],
+) -> None:
+    from edge.brain.features import FeatureExtractor
+
+    spotter = _RejectingSpotter()
+    pipe = Pipeline(features=FeatureExtractor(), spotter=spotter)  # type: ignore[arg-type]
+    with LandmarkFileSource(single_face["rec"]) as rec:
+        summary = replay(rec, pipe, max_frames=20)
+    assert summary.not_reported == {"no_action_unit": 20}
+    assert "not reported as expressions: no_action_unit 20" in summary.lines()
+    assert summary.to_dict()["not_reported"] == {"no_action_unit": 20}

@@ -4,9 +4,10 @@
 
 Each cached sequence (``training/imagespace``: real faces warped by AU displacement fields,
 seen by the real face stage and the appearance model) is replayed through the runtime's
-FeatureExtractor and Spotter with its cached appearance readings fed on the runtime's reading
-schedule (``ReadingSchedule``), exactly as ``Pipeline`` would. Spotted events are matched to the script's
-expressions (IoU >= 0.3) and the inputs of their fusion recorded; the weights in
+FeatureExtractor and Spotter with its cached appearance readings fed on the runtime's
+reading schedule (``ReadingSchedule``), exactly as ``Pipeline`` would. Spotted events are
+matched to the script's expressions (IoU >= 0.3) and the inputs of their fusion recorded; the
+weights in
 ``fusion.FITTED`` are then fitted by negative log-likelihood of the true emotion (coordinate
 search), with 2-fold cross-validation against the current ``fusion.DEFAULT_WEIGHTS``.
 ``appearance_long`` and ``temporal_floor`` are not fitted (see ``edge.brain.fusion``).
