@@ -142,7 +142,7 @@ def test_the_stage_reads_each_track_at_its_reduced_rate(
     assert gaps.min() >= 95 and gaps.max() <= 105
 
 
-def test_a_face_at_rest_is_read_at_half_the_rate_and_full_rate_once_it_moves(
+def test_a_face_at_rest_is_read_at_a_quarter_of_the_rate_and_full_rate_once_it_moves(
     model: AppearanceModel, pyfeat_dir: Path
 ) -> None:
     pairs = _tracked(pyfeat_dir / "single_face.mp4", range(0, 72))
@@ -156,7 +156,7 @@ def test_a_face_at_rest_is_read_at_half_the_rate_and_full_rate_once_it_moves(
     ]
     rest = np.diff([r.t_ns for r in readings if r.t_ns < pairs[36][0].t_ns]) / 1e6
     busy = np.diff([r.t_ns for r in readings if r.t_ns >= pairs[36][0].t_ns]) / 1e6
-    assert rest.min() >= 190 and rest.max() <= 210  # 5 Hz
+    assert rest.min() >= 390 and rest.max() <= 410  # 2.5 Hz
     assert busy.min() >= 95 and busy.max() <= 105  # 10 Hz
 
 
@@ -257,8 +257,8 @@ def test_clip_frames_carry_readings_and_a_recording_falls_back_to_geometry(
         replay(src, pipe, on_result=results.append)
     au = [a for r in results for a in r.au_frames]
     with_app = [a for a in au if a.appearance is not None]
-    # 10 Hz while the face moves (most of this clip smiles), 5 Hz while it rests
-    assert len(au) == 72 and 12 <= len(with_app) <= 25
+    # 10 Hz while the face moves (most of this clip smiles), 2.5 Hz while it rests
+    assert len(au) == 72 and 6 <= len(with_app) <= 25
     assert pipe.appearance_counts["ok"] == len(with_app)
     assert all("appearance" in r.stage_times for r in results)
     writer = RecordingWriter(tmp_path / "rec.npz", fps=30.0, width=640, height=360)

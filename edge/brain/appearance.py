@@ -9,12 +9,12 @@ canonical inter-ocular units wide, the eyes at 35 % of its height.
 The classifier runs at a reduced rate per track: ``rate_hz`` (10 Hz: every third frame at
 30 fps) while the track's geometry moves (the feature stage's baseline is frozen by an
 expression under way), so a brief slip of 300 ms still gets about three readings, and every
-``REST_EVERY``-th of those slots (5 Hz) while the face is at rest, where the readings only
-teach the neutral baseline and the pre-onset reference; a reading costs about 0.45 ms on one
-x86 core (benchmarks/appearance.py). Between readings the AUFrames carry none.
-A face too small, cut by the image edge, implausibly posed or weakly present is not
-classified: the reading says why and the stage counts it. Outputs follow ``FER_LABELS``
-(fer's order, verified from fer 25.10.3 ``FER._get_labels`` and by running the model).
+``REST_EVERY``-th of those slots (2.5 Hz) while the face is at rest, where the readings only
+teach the neutral baseline (a verdict holds 0.5 s) and the pre-onset reference; a reading
+costs about 0.45 ms on one x86 core (benchmarks/appearance.py). Between readings the
+AUFrames carry none. A face too small, cut by the image edge, implausibly posed or weakly
+present is not classified: the reading says why and the stage counts it. Outputs follow
+``FER_LABELS`` (fer's order, verified from fer 25.10.3 ``FER._get_labels`` and by running it).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ FER_LABELS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surp
 NEUTRAL = FER_LABELS.index("neutral")
 CROP = 64
 RATE_HZ = 10.0
-REST_EVERY = 2  # at rest, one reading per this many RATE_HZ slots
+REST_EVERY = 4  # at rest, one reading per this many RATE_HZ slots (2.5 Hz)
 
 # Template: the crop is SIDE canonical units wide with the eye midpoint TOP units below its top
 # edge (canonical face: inter-ocular distance of the outer eye corners = 1). Chosen on
