@@ -26,9 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import numpy.typing as npt
+from reference import run_reference  # benchmarks/ is the script's own folder
 
 REPO = Path(__file__).resolve().parents[1]
-REF_PYTHON = REPO / ".venv-ref" / "bin" / "python"
 
 # Runs inside .venv-ref: MediaPipe FaceMesh over the shared frames, one time per frame.
 MEDIAPIPE_CHILD = r"""
@@ -125,15 +125,9 @@ def run_full(frames: npt.NDArray[np.uint8], mesh: str) -> list[float]:
 
 def run_mediapipe(npy: Path, core: int) -> dict[str, list[float]] | None:
     """MediaPipe FaceMesh in .venv-ref on the same frames; None when that venv is absent."""
-    if not REF_PYTHON.exists():
+    doc = run_reference(MEDIAPIPE_CHILD, str(npy), str(core))
+    if doc is None:
         return None
-    proc = subprocess.run(
-        [str(REF_PYTHON), "-c", MEDIAPIPE_CHILD, str(npy), str(core)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    doc = json.loads(proc.stdout.strip().splitlines()[-1])
     return {"total": doc["times"], "cpu": doc["cpu"], "found": [float(doc["found"])]}
 
 

@@ -13,17 +13,15 @@ load before the clock starts on both sides. Run by hand; nothing in the tests is
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from reference import run_reference  # benchmarks/ is the script's own folder
 
 REPO = Path(__file__).resolve().parents[1]
-REF_PYTHON = REPO / ".venv-ref" / "bin" / "python"
 
 # Runs inside .venv-ref: decode + FaceMesh per frame, the decode and the mesh timed apart.
 MEDIAPIPE_CHILD = r"""
@@ -93,15 +91,9 @@ def run_ours(clip: Path, max_faces: int) -> Run:
 
 def run_mediapipe(clip: Path, core: int) -> Run | None:
     """MediaPipe streaming the clip in .venv-ref; None when that venv is absent."""
-    if not REF_PYTHON.exists():
+    doc = run_reference(MEDIAPIPE_CHILD, str(clip), str(core))
+    if doc is None:
         return None
-    proc = subprocess.run(
-        [str(REF_PYTHON), "-c", MEDIAPIPE_CHILD, str(clip), str(core)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    doc = json.loads(proc.stdout.strip().splitlines()[-1])
     return Run(doc["work"], doc["wall"], float(np.median(doc["decode"]) * 1e3))
 
 

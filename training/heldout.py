@@ -18,6 +18,7 @@ import argparse
 import hashlib
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -46,6 +47,17 @@ HELDOUT = RenderConfig(
     p_light_change=0.4,
     n_nuisance=(2, 6),
 )
+# Third set (``--strength full``): the same held-out faces with mostly full prototypes at full
+# strength (a quarter partial), 30 and 60 fps, as an independent check of the kind the issue
+# describes; it says how much of the main set's misses is the slips' weakness.
+FULL = replace(
+    HELDOUT,
+    fps_choices=(30.0, 60.0),
+    gen=replace(HELDOUT.gen, p_partial=0.25, intensity_min=0.8, intensity_beta=(4.0, 1.5),
+                micro_total_ms=(330.0, 0.2)),
+    intensity_scale=(1.0, 1.4),
+    iod_px=(32.0, 110.0),
+)  # fmt: skip
 _KIND = {"blink": "blink", "double_blink": "blink", "head": "head_turn", "speech": "speech",
          "twitch": "twitch"}  # fmt: skip
 
@@ -110,11 +122,13 @@ def write_clip(out: Path, i: int, seed: int, cfg: RenderConfig, split: str) -> P
     return path
 
 
-def build(out: Path, n: int, seed: int, split: str = "heldout") -> list[Path]:
+def build(
+    out: Path, n: int, seed: int, split: str = "heldout", cfg: RenderConfig = HELDOUT
+) -> list[Path]:
     """Write (or keep) ``n`` held-out clips of the faces of ``split``."""
     out.mkdir(parents=True, exist_ok=True)
     stamp = out / "settings.json"
-    want = {"n": n, "seed": seed, "cfg": repr(HELDOUT)}
+    want = {"n": n, "seed": seed, "cfg": repr(cfg)}
     if split != "heldout":
         want["split"] = split
     if stamp.exists() and json.loads(stamp.read_text()) == want:
@@ -123,7 +137,7 @@ def build(out: Path, n: int, seed: int, split: str = "heldout") -> list[Path]:
             return clips
     for old in out.glob("heldout_*"):
         old.unlink()
-    clips = [write_clip(out, i, seed, HELDOUT, split) for i in range(n)]
+    clips = [write_clip(out, i, seed, cfg, split) for i in range(n)]
     stamp.write_text(json.dumps(want) + "\n")
     return clips
 
@@ -139,9 +153,14 @@ def main() -> None:
         help="faces: neutral-looking (default), photographs with a standing expression, or the "
         "development faces (for choosing options; the held-out sets are scored, not tuned on)",
     )  # fmt: skip
+    ap.add_argument(
+        "--strength", default="weak", choices=("weak", "full"),
+        help="weak: partial, low-intensity slips (default); full: mostly full prototypes",
+    )  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args = ap.parse_args()
-    clips = build(args.out, args.n, args.seed, args.split)
+    cfg = FULL if args.strength == "full" else HELDOUT
+    clips = build(args.out, args.n, args.seed, args.split, cfg)
     log.info("%d held-out clips in %s", len(clips), args.out)
 
 
