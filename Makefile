@@ -76,7 +76,8 @@ train: $(VENV)/.installed .venv-train/.installed
 
 # Held-out image-space clips (faces, seeds and settings training never sees) written as real
 # videos + annotations into build/heldout/, then scored like any clip by `microslip eval`.
-# Main set: neutral-looking faces; second set: photographs with a standing expression.
+# Main set: neutral-looking faces; second set: photographs with a standing expression; third:
+# the main faces with mostly full-strength prototypes at 30/60 fps.
 eval-heldout: $(VENV)/.installed
 	$(VENV)/bin/microslip models fetch
 	PYTHONPATH=. nice -n 10 $(PY) -m training.heldout --out build/heldout
@@ -86,6 +87,10 @@ eval-heldout: $(VENV)/.installed
 		--split heldout_expressive --n 80
 	$(VENV)/bin/microslip eval build/heldout-expressive/heldout_*.mp4 \
 		--truth-dir build/heldout-expressive --json build/eval-heldout-expressive.json
+	PYTHONPATH=. nice -n 10 $(PY) -m training.heldout --out build/heldout-full --strength full \
+		--n 40 --seed 737373
+	$(VENV)/bin/microslip eval build/heldout-full/heldout_*.mp4 --truth-dir build/heldout-full \
+		--json build/eval-heldout-full.json
 
 # Development set: the two development faces (public-domain portraits, never trained on), two
 # seeds, 120 clips, observed once by the face stage; options and thresholds are chosen on it
