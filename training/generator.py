@@ -26,6 +26,7 @@ from edge.brain.au_geometry import (
     canonical_face,
     raw_proxies,
 )
+from edge.brain.au_templates import template_displacements
 from edge.brain.features import FEATURE_NAMES, POSE_UNIT_DEG, NeutralBaseline
 from edge.brain.resample import resample_sequence
 from edge.events import EMOTIONS
@@ -33,40 +34,6 @@ from edge.events import EMOTIONS
 MODEL_RATE = 30.0
 K = len(FEATURE_NAMES)
 N_AU = len(AU_NAMES)
-
-# Landmark displacements of a full-strength action on one side: (indices R, indices L, dx, dy,
-# dz) in canonical units (IOD = 1, y down, x towards the subject's left). dx is "outwards".
-_R, _L = 0, 1
-_AU_DISP: dict[str, list[tuple[tuple[int, ...], tuple[int, ...], float, float, float]]] = {
-    "AU1": [((107, 55, 66, 65), (336, 285, 296, 295), 0.0, -0.06, 0.0)],
-    "AU2": [((70, 46, 105, 63, 53, 52), (300, 276, 334, 293, 283, 282), 0.0, -0.06, 0.0)],
-    "AU4": [((107, 55, 66, 65, 105, 52), (336, 285, 296, 295, 334, 282), -0.02, 0.04, 0.0)],
-    "AU5": [((159, 158, 160, 161, 157), (386, 385, 387, 388, 384), 0.0, -0.03, 0.0)],
-    "AU6": [((50, 101, 118, 117, 119, 100, 36, 205, 187), (280, 330, 347, 346, 348, 329, 266, 425,
-             411), 0.0, -0.05, 0.0),
-            ((145, 144, 153), (374, 373, 380), 0.0, -0.01, 0.0)],
-    "AU7": [((145, 144, 153, 154, 163), (374, 373, 380, 381, 390), 0.0, -0.03, 0.0)],
-    "AU9": [((129, 98, 64, 48, 102, 37), (358, 327, 294, 278, 331, 267), 0.0, -0.035, 0.0)],
-    "AU10": [((37, 39, 40, 185, 82, 81, 80), (267, 269, 270, 409, 312, 311, 310),
-              0.0, -0.045, 0.0)],
-    # a smile pulls the corners up, out and back and lifts the nasolabial region with them
-    "AU12": [((61, 76, 62, 78, 146, 185), (291, 306, 292, 308, 375, 409), 0.07, -0.085, 0.09),
-             ((129, 98, 64, 48, 102), (358, 327, 294, 278, 331), 0.0, -0.04, 0.0),
-             ((37, 39, 40), (267, 269, 270), 0.0, -0.035, 0.0)],
-    "AU14": [((61, 76, 62, 78), (291, 306, 292, 308), 0.015, 0.0, 0.04)],
-    "AU15": [((61, 76, 62, 78, 146), (291, 306, 292, 308, 375), 0.0, 0.06, 0.0)],
-    "AU20": [((61, 76, 62, 78, 146), (291, 306, 292, 308, 375), 0.06, 0.01, 0.0)],
-    "AU45": [((159, 158, 160, 161, 157), (386, 385, 387, 388, 384), 0.0, 0.075, 0.0)],
-}  # fmt: skip
-_CENTRAL_DISP: dict[str, list[tuple[tuple[int, ...], float, float]]] = {
-    "AU17": [((17, 84, 314, 14, 87, 317, 181, 405), 0.0, -0.05),
-             ((152, 148, 377, 175), 0.0, -0.015)],
-    "AU23": [((0, 37, 267, 39, 269), 0.0, 0.015), ((17, 84, 314, 181, 405), 0.0, -0.015)],
-    "AU24": [((61, 76, 62, 78), 0.03, 0.0), ((291, 306, 292, 308), -0.03, 0.0)],
-    "AU25": [((14, 87, 317, 178, 402, 17, 84, 314), 0.0, 0.13)],
-    "AU26": [((152, 148, 377, 176, 400, 149, 378, 175, 199, 200, 18, 17, 84, 314, 14, 87, 317),
-              0.0, 0.15)],
-}  # fmt: skip
 
 # An AU a partial expression of that emotion keeps (it makes the emotion identifiable).
 _KEY: dict[str, tuple[str, ...]] = {
@@ -85,26 +52,14 @@ def signatures() -> dict[str, np.ndarray]:
     """Feature-space signature (K) of each unit-strength AU, per side: keys like 'AU12_L'."""
     canon = canonical_face()
     base = raw_proxies(canon) * GAINS
-    out: dict[str, np.ndarray] = {}
 
     def sig(disp: np.ndarray) -> np.ndarray:
         v = np.zeros(K, np.float32)
         v[:N_AU] = raw_proxies(canon + disp) * GAINS - base
         return v
 
-    for au, parts in _AU_DISP.items():
-        for side, sx in ((_R, -1.0), (_L, 1.0)):
-            d = np.zeros_like(canon)
-            for idx_r, idx_l, dx, dy, dz in parts:
-                d[list((idx_r, idx_l)[side])] += (sx * dx, dy, dz)
-            out[f"{au}_{'RL'[side]}"] = sig(d)
-    for au, parts in _CENTRAL_DISP.items():
-        d = np.zeros_like(canon)
-        for idx, dx, dy in parts:
-            d[list(idx), 0] += dx
-            d[list(idx), 1] += dy
-        out[au] = sig(d)
-    return out
+    # our own templates (edge.brain.au_templates), as the runtime's geometry measures them
+    return {key: sig(d) for key, d in template_displacements().items()}
 
 
 @dataclass(frozen=True)

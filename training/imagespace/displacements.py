@@ -4,8 +4,8 @@ Each basis maps an action unit (per side where the face has sides, e.g. ``AU12_L
 468 x 3 displacement of the canonical face (IOD = 1, y down, x towards the subject's left)
 at full strength:
 
-- ``template``: our own anatomical templates (``training.generator._AU_DISP``), the ones the
-  landmark-space generator uses.
+- ``template``: our own anatomical templates (``edge.brain.au_templates``), the ones the
+  landmark-space generator and the practice faces use.
 - ``pls``: py-feat 2.1.5's ``feat/resources/au_to_mesh_pls_v4.npz``, a linear model from 20
   AUs plus pose to the 478-point mesh fitted on real faces (CelebV-HQ). Its AU9/AU15/AU20
   columns leak into the face contour and head pose, so every column is cleaned: the part
@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from edge.brain.au_geometry import RIGID, canonical_face, fit_similarity
-from training.generator import _AU_DISP, _CENTRAL_DISP
+from edge.brain.au_templates import template_displacements
 
 SOURCES = ("template", "pls")
 PYFEAT_VERSION = "2.1.5"
@@ -85,24 +85,9 @@ def template_basis() -> dict[str, np.ndarray]:
             raw_template_basis().items()}  # fmt: skip
 
 
-@lru_cache(maxsize=1)
 def raw_template_basis() -> dict[str, np.ndarray]:
     """Our templates as the landmark generator uses them (only the named points move)."""
-    canon = canonical_face()
-    out: dict[str, np.ndarray] = {}
-    for au, parts in _AU_DISP.items():
-        for side, sx in (("R", -1.0), ("L", 1.0)):
-            d = np.zeros_like(canon)
-            for idx_r, idx_l, dx, dy, dz in parts:
-                d[list(idx_r if side == "R" else idx_l)] += (sx * dx, dy, dz)
-            out[f"{au}_{side}"] = d
-    for au, cparts in _CENTRAL_DISP.items():
-        d = np.zeros_like(canon)
-        for idx, dx, dy in cparts:
-            d[list(idx), 0] += dx
-            d[list(idx), 1] += dy
-        out[au] = d
-    return out
+    return template_displacements()
 
 
 def load_pls_npz() -> dict[str, np.ndarray]:
