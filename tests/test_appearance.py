@@ -276,3 +276,22 @@ def test_clip_frames_carry_readings_and_a_recording_falls_back_to_geometry(
         and [m.name for m in e.models] == ["microevent"]
         for e in events
     )
+
+
+def test_the_reading_schedule_keeps_each_track_on_its_own_rate() -> None:
+    from edge.brain.appearance import ReadingSchedule
+
+    sched = ReadingSchedule()  # 10 Hz slots, every 4th at rest
+    period = 1_000_000_000 // 30
+    read: dict[int, list[int]] = {1: [], 2: []}
+    for i in range(90):  # 3 s at 30 fps; track 1 moves throughout, track 2 rests
+        t = i * period
+        for track, moving in ((1, True), (2, False)):
+            if sched.due(track, t, moving):
+                read[track].append(t)
+    gaps_1 = np.diff(read[1]) / 1e6
+    gaps_2 = np.diff(read[2]) / 1e6
+    assert len(read[1]) == 30 and gaps_1.max() <= 101  # 10 Hz
+    assert len(read[2]) == 8 and gaps_2.min() >= 399  # 2.5 Hz
+    sched.forget(2)
+    assert sched.due(2, 90 * period, False)  # a new track is read at once
