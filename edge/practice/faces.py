@@ -22,6 +22,7 @@ from edge.events.motion import MESH_INDICES
 
 F32 = npt.NDArray[np.float32]
 
+
 @dataclass(frozen=True, slots=True)
 class FaceShape:
     """A face shape: widths and lengths of the canonical face scaled per region."""
