@@ -34,11 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edge.brain import fusion, slips, spotting  # noqa: E402
-from edge.brain.appearance import QUALITIES, ReadingSchedule  # noqa: E402
-from edge.brain.features import FeatureExtractor  # noqa: E402
 from edge.evaluation.metrics import calibration_error, interval_iou  # noqa: E402
 from edge.events import EMOTIONS, SlipEvent  # noqa: E402
-from edge.types import Appearance, Face, FaceFrame  # noqa: E402
 
 
 def entries(cache: Path) -> list[dict[str, object]]:
@@ -77,21 +74,11 @@ def entries(cache: Path) -> list[dict[str, object]]:
 
 def replay(data: dict[str, np.ndarray], spotter: spotting.Spotter) -> list[SlipEvent]:
     """One cached sequence through features (gated by appearance) and the spotter."""
-    feats = FeatureExtractor()
-    schedule = ReadingSchedule()
+    from training.imagespace.dataset import observed_au_frames
+
     events: list[SlipEvent] = []
-    for i, t in enumerate(data["t_ns"].tolist()):
-        lm = data["landmarks"][i]
-        if not np.isfinite(lm[:, 0]).all():
-            continue
-        face = Face(1, (0.0, 0.0, 0.0, 0.0), lm, float(data["presence"][i]))
-        readings: tuple[Appearance, ...] = ()
-        if schedule.due(1, t, 1 in feats.moving_tracks()):
-            q = int(data["quality"][i])
-            probs = data["appearance"][i] if q == 0 else None
-            readings = (Appearance(t, 1, QUALITIES[max(q, 0)], probs),)
-        for au in feats.update(FaceFrame(i, t, (face,)), readings):
-            events += spotter.push(au)
+    for au in observed_au_frames(data, track_id=1):
+        events += spotter.push(au)
     return events + spotter.flush()
 
 

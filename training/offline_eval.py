@@ -21,13 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.brain.appearance import QUALITIES, ReadingSchedule
-from edge.brain.au_geometry import measure
-from edge.brain.features import NeutralBaseline, looks_neutral, relative_features
 from edge.evaluation.annotations import load_annotation
 from edge.evaluation.metrics import EvalReport, Stream, evaluate
 from edge.events import SlipEvent
-from edge.types import Appearance, AUFrame
+from edge.types import AUFrame
 
 log = logging.getLogger("offline_eval")
 
@@ -69,23 +66,9 @@ def observe_clip(path: Path, out_dir: Path) -> Path:
 
 def au_frames(z: dict[str, np.ndarray], track_id: int = 0) -> list[AUFrame]:
     """The AUFrames a device would hand the spotter, from one observed clip."""
-    from edge.brain.features import FEATURE_NAMES
+    from training.imagespace.dataset import observed_au_frames
 
-    lm, t_all, probs, quality = z["landmarks"], z["t_ns"], z["appearance"], z["quality"]
-    base = NeutralBaseline()
-    schedule = ReadingSchedule()  # the appearance stage's: full rate while the face moves
-    out = []
-    for i in np.flatnonzero(np.isfinite(lm[:, 0, 0])):
-        t = int(t_all[i])
-        app = None
-        if schedule.due(track_id, t, base.frozen):
-            p = probs[i].astype(np.float32) if np.isfinite(probs[i]).all() else None
-            app = Appearance(t, track_id, QUALITIES[int(quality[i])], p)
-        verdict = None if app is None or app.probs is None else looks_neutral(app.probs)
-        raw_au, pose = measure(lm[i])
-        x = relative_features(raw_au, pose, base, t, verdict)
-        out.append(AUFrame(t, track_id, x, FEATURE_NAMES, app))
-    return out
+    return observed_au_frames(z, track_id)
 
 
 def spot(frames: list[AUFrame], model: str | None = None, **kw: float) -> list[SlipEvent]:

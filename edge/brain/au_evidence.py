@@ -149,7 +149,7 @@ class AUListing:
     action_units: tuple[tuple[str, float], ...]  # listed AUs, strongest first
     rise: F64  # calibrated rise of every channel (``cal.channels`` order)
     cal: AUCalibration
-    z: F64 | None = None  # the rises over their noise (same order)
+    z: F64  # the rises over their noise (same order)
 
 
 def list_aus(

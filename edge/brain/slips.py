@@ -116,10 +116,9 @@ def not_an_expression(ev: SlipEvent, listing: AUListing) -> str | None:
     blink; one in which a single action unit moved on one side only is a twitch (contempt's
     one-sided AU12/AU14 excepted).
     """
-    z = listing.z if listing.z is not None else np.zeros(len(listing.rise))
     moved = {
         c
-        for c, r, k in zip(listing.cal.channels, listing.rise, z, strict=True)
+        for c, r, k in zip(listing.cal.channels, listing.rise, listing.z, strict=True)
         if k >= MOVED_Z and r >= MIN_STRENGTH
     }
     if not moved:

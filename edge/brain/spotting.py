@@ -236,7 +236,7 @@ class Spotter:
                 lo -= 1
             frames = hist[lo : hi + 1]
             if len(frames) >= self.min_frames:
-                ev = self._event(track_id, tr, frames)
+                ev, _ = self._built(track_id, tr, frames)
                 if ev.type == "macro":
                     out.append(ev)
         return out
@@ -250,6 +250,10 @@ class Spotter:
             self._proto_idx[emo] = [
                 i for i, n in enumerate(names) if n.split("_")[0] in aus and n.startswith("AU")
             ]
+        self._ctx = EventContext(
+            self.device_id, self.model_ref, self.appearance_ref, self._names, self._proto_idx,
+            self._clock,
+        )  # fmt: skip
 
     def _new_track(self, t_ns: int) -> _Track:
         m = self.meta
@@ -351,13 +355,11 @@ class Spotter:
         )
         return []
 
-    def _event(self, track_id: int, tr: _Track, frames: list[Scored]) -> SlipEvent:
-        return self._built(track_id, tr, frames)[0]
-
     def _built(
         self, track_id: int, tr: _Track, frames: list[Scored]
     ) -> tuple[SlipEvent, AUListing]:
-        return build_event(self._context(), track_id, frames, tr.history, tr.long, tr.last_t)
+        assert self._ctx is not None  # set with the feature names by the first push
+        return build_event(self._ctx, track_id, frames, tr.history, tr.long, tr.last_t)
 
     def _expression(self, track_id: int, tr: _Track, frames: list[Scored]) -> list[SlipEvent]:
         """The event of a spotted interval, unless no facial action moved in it."""
@@ -368,12 +370,3 @@ class Spotter:
         self.rejected[why] += 1
         log.debug("track %d: %.0f ms interval not reported (%s)", track_id, ev.duration_ms, why)
         return []
-
-    def _context(self) -> EventContext:
-        if self._ctx is None:
-            names = self._names or self.meta.features
-            self._ctx = EventContext(
-                self.device_id, self.model_ref, self.appearance_ref, names, self._proto_idx,
-                self._clock,
-            )  # fmt: skip
-        return self._ctx

@@ -14,36 +14,47 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.brain.appearance import ReadingSchedule
+from edge.brain.appearance import QUALITIES, ReadingSchedule
 from edge.brain.au_geometry import measure
-from edge.brain.features import NeutralBaseline, looks_neutral, relative_features
+from edge.brain.features import (
+    FEATURE_NAMES,
+    NeutralBaseline,
+    looks_neutral,
+    relative_features,
+)
 from edge.brain.resample import resample_sequence
 from edge.events import EMOTIONS
+from edge.types import Appearance, AUFrame
 from training.generator import MODEL_RATE, Sequence
+
+
+def observed_au_frames(z: dict[str, np.ndarray], track_id: int = 0) -> list[AUFrame]:
+    """The AUFrames a device would hand the spotter, from one observed (cached) sequence: the
+    runtime's measure, neutral baseline and appearance reading schedule, frame by frame."""
+    lm, t_all, probs, quality = z["landmarks"], z["t_ns"], z["appearance"], z["quality"]
+    base = NeutralBaseline()
+    schedule = ReadingSchedule()  # the appearance stage's: full rate while the face moves
+    out = []
+    for i in np.flatnonzero(np.isfinite(lm[:, 0, 0])):
+        t = int(t_all[i])
+        app = None
+        if schedule.due(track_id, t, base.frozen):
+            p = probs[i].astype(np.float32) if np.isfinite(probs[i]).all() else None
+            app = Appearance(t, track_id, QUALITIES[int(quality[i])], p)
+        verdict = None if app is None or app.probs is None else looks_neutral(app.probs)
+        raw_au, pose = measure(lm[i])
+        x = relative_features(raw_au, pose, base, t, verdict)
+        out.append(AUFrame(t, track_id, x, FEATURE_NAMES, app))
+    return out
 
 
 def sequence_from(entry: dict, data: dict[str, np.ndarray]) -> Sequence | None:  # type: ignore[type-arg]
     """One cached sequence as a labelled feature Sequence (None without enough face frames)."""
-    lm = data["landmarks"]
-    ok = np.isfinite(lm[:, 0, 0])
-    if ok.sum() < 32:
+    if np.isfinite(data["landmarks"][:, 0, 0]).sum() < 32:
         return None
-    t_all = data["t_ns"]
-    probs = data.get("appearance")
-    base = NeutralBaseline()
-    rel = []
-    schedule = ReadingSchedule()
-    for i in np.flatnonzero(ok):
-        raw_au, pose = measure(lm[i])
-        t = int(t_all[i])
-        verdict = None
-        # the appearance verdict on the runtime's schedule (full rate while the face moves)
-        due = probs is not None and schedule.due(0, t, base.frozen)
-        if due and np.isfinite(probs[i]).all():
-            verdict = looks_neutral(probs[i])
-        rel.append(relative_features(raw_au, pose, base, t, verdict))
-    t_ns = t_all[ok].astype(np.int64)
-    x = np.stack(rel)
+    frames = observed_au_frames(data)
+    t_ns = np.array([f.t_ns for f in frames], np.int64)
+    x = np.stack([f.values for f in frames])
     g_t, g_x, _ = resample_sequence(t_ns, x, MODEL_RATE)
     tg = g_t / 1e9
     active = np.zeros(len(tg), np.float32)
@@ -64,7 +75,8 @@ def load_sequences(cache: Path) -> list[Sequence]:
     out = []
     for entry in manifest["sequences"]:
         with np.load(cache / entry["file"]) as z:
-            seq = sequence_from(entry, {k: z[k] for k in ("landmarks", "t_ns", "appearance")})
+            keys = ("landmarks", "t_ns", "appearance", "quality")
+            seq = sequence_from(entry, {k: z[k] for k in keys})
         if seq is not None:
             out.append(seq)
     return out

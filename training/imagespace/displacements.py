@@ -82,12 +82,7 @@ def spread(d: np.ndarray, sigma: float) -> np.ndarray:
 def template_basis() -> dict[str, np.ndarray]:
     """Our templates spread as skin motion: 'AU12_L' etc. -> 468 x 3 at full strength."""
     return {k: spread(v, _SPREAD.get(k.split("_")[0], _SPREAD_DEFAULT)) for k, v in
-            raw_template_basis().items()}  # fmt: skip
-
-
-def raw_template_basis() -> dict[str, np.ndarray]:
-    """Our templates as the landmark generator uses them (only the named points move)."""
-    return template_displacements()
+            template_displacements().items()}  # fmt: skip
 
 
 def load_pls_npz() -> dict[str, np.ndarray]:
