@@ -9,11 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from edge.errors import MicroslipError
 from edge.events import MotionRecorder, with_motion
@@ -51,10 +52,27 @@ class AppearanceStep(Protocol):
         ...
 
 
+class FlowStep(Protocol):
+    """What the pipeline needs from ``edge.brain.flow.FlowStage``."""
+
+    def observe(self, frame: Frame, face_frame: FaceFrame) -> Mapping[int, npt.NDArray[np.float32]]:
+        """Region-flow channels per tracked face with a usable crop."""
+        ...
+
+    def end_track(self, track_id: int) -> None:
+        """Forget a lost track."""
+        ...
+
+
 class FeatureStage(Protocol):
     """What the pipeline needs from ``edge.brain.features.FeatureExtractor``."""
 
-    def update(self, face_frame: FaceFrame, appearance: Sequence[Appearance] = ()) -> list[AUFrame]:
+    def update(
+        self,
+        face_frame: FaceFrame,
+        appearance: Sequence[Appearance] = (),
+        flow: Mapping[int, npt.NDArray[np.float32]] | None = None,
+    ) -> list[AUFrame]:
         """One AUFrame per tracked face."""
         ...
 
@@ -153,9 +171,11 @@ class Pipeline:
         spotter: SpotStage | None = None,
         include_motion: bool = False,
         appearance: bool | AppearanceStep = True,
+        flow: bool | FlowStep = True,
     ) -> None:
-        """Build the stages; ``tracker``/``features``/``spotter``/``appearance`` may be given
-        ready-made (``appearance=False``: geometry only, the events say so)."""
+        """Build the stages; ``tracker``/``features``/``spotter``/``appearance``/``flow`` may be
+        given ready-made (``appearance=False``: no appearance readings, the events say so;
+        ``flow=False``: no image-motion channels, the model sees zeros there)."""
         if str(mesh) not in ("468", "478"):
             raise MicroslipError(f"mesh must be 468 or 478, got {mesh!r}")
         self.device_id = device_id
@@ -172,12 +192,17 @@ class Pipeline:
             None if isinstance(appearance, bool) else appearance
         )
         self._want_appearance = spot and appearance is not False
+        self._flow: FlowStep | None = None if isinstance(flow, bool) else flow
+        self._want_flow = spot and flow is not False
         self._features: FeatureStage | None = features
         self._spotter: SpotStage | None = spotter
         if spot and (features is None or spotter is None):
             f, s = _load_spotting(device_id, model_path)
             self._features = features or f
             self._spotter = spotter or s
+        # the flow stage costs a crop and a dense flow per face and frame: only for a model
+        # that reads it (a spotter that does not say is assumed not to)
+        self._want_flow = self._want_flow and bool(getattr(self._spotter, "uses_flow", False))
         self._tracks: set[int] = set()
         # [events] include_motion: keep a few seconds of landmarks to attach each slip's motion.
         self._motion = MotionRecorder() if include_motion else None
@@ -195,6 +220,10 @@ class Pipeline:
             from edge.brain.appearance import AppearanceStage
 
             self._appearance = AppearanceStage()
+        if self._want_flow and self._flow is None:
+            from edge.brain.flow import FlowStage
+
+            self._flow = FlowStage()
         return self._tracker
 
     @property
@@ -225,7 +254,12 @@ class Pipeline:
                 frame, face_frame, moving() if callable(moving) else None
             )
             times["appearance"] = time.perf_counter() - t1
-        return self._downstream(face_frame, times, readings)
+        flows: Mapping[int, npt.NDArray[np.float32]] | None = None
+        if self._flow is not None and face_frame.faces:
+            t1 = time.perf_counter()
+            flows = self._flow.observe(frame, face_frame)
+            times["flow"] = time.perf_counter() - t1
+        return self._downstream(face_frame, times, readings, flows)
 
     def process_faces(self, face_frame: FaceFrame) -> PipelineResult:
         """Run a recorded FaceFrame through features and spotter (the face stage is skipped)."""
@@ -236,6 +270,7 @@ class Pipeline:
         face_frame: FaceFrame,
         times: dict[str, float],
         readings: tuple[Appearance, ...] = (),
+        flows: Mapping[int, npt.NDArray[np.float32]] | None = None,
     ) -> PipelineResult:
         self.frames += 1
         events: list[SlipEvent] = []
@@ -249,12 +284,16 @@ class Pipeline:
                 self._features.end_track(track_id)
                 if self._appearance is not None:
                     self._appearance.end_track(track_id)
-            # without readings call as before: feature stages written for geometry keep working
-            au_frames = (
-                self._features.update(face_frame, readings)
-                if readings
-                else self._features.update(face_frame)
-            )
+                if self._flow is not None:
+                    self._flow.end_track(track_id)
+            # without readings or flow call as before: feature stages written for geometry
+            # keep working
+            if flows:
+                au_frames = self._features.update(face_frame, readings, flows)
+            elif readings:
+                au_frames = self._features.update(face_frame, readings)
+            else:
+                au_frames = self._features.update(face_frame)
             t1 = time.perf_counter()
             for track_id in lost:
                 events += self._spotter.end_track(track_id)

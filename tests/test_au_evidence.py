@@ -159,7 +159,8 @@ def clip_features(clip: Path, models: Path, warp: bool = False) -> np.ndarray:
                 img = cv2.warpAffine(frame.image, m, (w, h), borderMode=cv2.BORDER_REFLECT)
                 img = img.astype(np.float32) * 0.4 + rng.normal(0.0, 6.0, img.shape)
                 frame = Frame(frame.index, frame.t_ns, np.clip(img, 0, 255).astype(np.uint8))
-            rows += [f.values for f in fx.update(tracker.process(frame))]
+            # the geometric channels only (no flow stage here, so the rest are zeros)
+            rows += [f.values[:N] for f in fx.update(tracker.process(frame))]
     return np.stack(rows)
 
 

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from edge.brain.au_geometry import AU_NAMES, canonical_face, fit_similarity, measure
-from edge.brain.features import FEATURE_NAMES, N_AU, FeatureExtractor, NeutralBaseline
+from edge.brain.features import (
+    FEATURE_NAMES,
+    FRAME_NAMES,
+    N_AU,
+    FeatureExtractor,
+    NeutralBaseline,
+)
 from edge.types import Face, FaceFrame
 
 REF = Path(__file__).parents[1] / "training" / "data"
@@ -137,8 +143,9 @@ def test_bad_landmarks_are_skipped_and_tracks_forgotten() -> None:
     )
     assert [a.track_id for a in ok] == [1]
     assert fx.skipped == 1
-    assert ok[0].names is FEATURE_NAMES
-    assert ok[0].values.dtype == np.float32 and ok[0].values.shape == (len(FEATURE_NAMES),)
+    assert ok[0].names is FRAME_NAMES and FRAME_NAMES[: len(FEATURE_NAMES)] == FEATURE_NAMES
+    assert ok[0].values.dtype == np.float32 and ok[0].values.shape == (len(FRAME_NAMES),)
+    assert not ok[0].values[len(FEATURE_NAMES) :].any()  # no flow given: zeros
     shifted = c.copy()
     shifted[[61, 291], 1] -= 8.0  # mouth corners up
     fx.update(FaceFrame(1, 33_000_000, (Face(1, (0, 0, 1, 1), shifted, 1.0),)))

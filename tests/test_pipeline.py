@@ -123,8 +123,8 @@ def test_a_recording_gives_the_same_downstream_output_as_its_clip(
     def run(source: VideoFileSource | LandmarkFileSource) -> tuple[list[AUFrame], list[dict]]:
         results: list[PipelineResult] = []
         events: list[SlipEvent] = []
-        # a recording has no pixels, so the clip runs without the appearance channel too
-        pipe = Pipeline(device_id="t", appearance=False)
+        # a recording has no pixels, so the clip runs without the image channels too
+        pipe = Pipeline(device_id="t", appearance=False, flow=False)
         replay(source, pipe, on_result=results.append, on_events=events.extend)
         if isinstance(source, VideoFileSource):
             for r in results:

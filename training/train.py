@@ -25,8 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.brain.features import FRAME_NAMES
 from edge.events import EMOTIONS
-from training.generator import MODEL_RATE, GenConfig, K, Sequence, generate_set
+from training.generator import MODEL_RATE, GenConfig, Sequence, generate_set
 
 log = logging.getLogger("train")
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,15 +37,19 @@ TARGET = WINDOW - 1 - LOOKAHEAD  # index of the scored frame inside a window
 CHUNK = 160
 WIDTH = 48
 INPUT_CLIP = 4.0
+# model inputs: the geometric features and the flow channels (generated sequences have no
+# pixels: their flow channels are zeros, as in a stream without images)
+K = len(FRAME_NAMES)
 
 
 def chunks(seqs: list[Sequence]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Cut sequences (left-padded with neutral frames) into fixed-length training chunks."""
     xs, act, emo = [], [], []
     for s in seqs:
-        x = np.concatenate(
-            [np.zeros((TARGET, K), np.float32), np.clip(s.x, -INPUT_CLIP, INPUT_CLIP)]
-        )
+        sx = np.clip(s.x, -INPUT_CLIP, INPUT_CLIP)
+        if sx.shape[1] < K:
+            sx = np.concatenate([sx, np.zeros((len(sx), K - sx.shape[1]), np.float32)], 1)
+        x = np.concatenate([np.zeros((TARGET, K), np.float32), sx])
         x = np.concatenate([x, np.zeros((LOOKAHEAD, K), np.float32)])
         a = np.concatenate([np.zeros(TARGET), s.active, np.zeros(LOOKAHEAD)])
         e = np.concatenate([np.full(TARGET, -1), s.emotion, np.full(LOOKAHEAD, -1)])
@@ -213,7 +218,7 @@ def export(model, xtr, xva, ava, eva, temperature, args, history) -> None:  # ty
         "window": WINDOW,
         "lookahead": LOOKAHEAD,
         "input_clip": INPUT_CLIP,
-        "features": list(__import__("edge.brain.features", fromlist=["x"]).FEATURE_NAMES),
+        "features": list(FRAME_NAMES),
         "emotions": list(EMOTIONS),
         "emotion_temperature": temperature,
         "seed": args.seed,

@@ -1,22 +1,25 @@
 """Per-frame facial action features: pose-normalised geometric AU proxies minus a neutral baseline.
 
 ``FeatureExtractor.update(face_frame)`` turns every tracked face into an ``AUFrame`` whose
-values follow ``FEATURE_NAMES``: 31 action-unit proxies (left/right where the face has sides;
-about 0 at the track's neutral face, about 1 at a full-strength action) followed by head yaw,
-pitch and roll relative to the track's resting pose (unit: 30 degrees) as nuisance channels.
+values follow ``FRAME_NAMES``: the geometric ``FEATURE_NAMES`` (31 action-unit proxies,
+left/right where the face has sides, about 0 at the track's neutral face and about 1 at a
+full-strength action, then head yaw, pitch and roll relative to the track's resting pose in
+units of 30 degrees, as nuisance channels), followed by the region optical-flow channels
+``edge.brain.flow.FLOW_NAMES`` (zeros when the frame came without them, e.g. a recording).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
 from edge.brain.appearance import NEUTRAL
 from edge.brain.au_geometry import AU_NAMES, POSE_NAMES, STILL_JITTER, measure
+from edge.brain.flow import FLOW_NAMES, N_FLOW
 from edge.types import Appearance, AUFrame, FaceFrame
 
 log = logging.getLogger(__name__)
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]
 
 FEATURE_NAMES: tuple[str, ...] = AU_NAMES + POSE_NAMES
+FRAME_NAMES: tuple[str, ...] = FEATURE_NAMES + FLOW_NAMES
 N_AU = len(AU_NAMES)
 POSE_UNIT_DEG = 30.0
 # Appearance gating of the baseline: a reading's verdict holds this long (the classifier runs
@@ -34,6 +38,7 @@ NEUTRAL_AT = 0.4
 
 # A channel counts as "moving" above the larger of the freeze level and 4x its still jitter,
 # so the noisy proxies (AU14, AU24, AU17) do not hold the baseline on jitter alone.
+_NO_FLOW = np.zeros(N_FLOW, np.float32)
 _STILL = np.array([STILL_JITTER[n.split("_")[0]] for n in AU_NAMES], np.float32)
 
 
@@ -156,13 +161,20 @@ class FeatureExtractor:
         self._tracks: dict[int, NeutralBaseline] = {}
         self.skipped = 0
 
-    def update(self, face_frame: FaceFrame, appearance: Sequence[Appearance] = ()) -> list[AUFrame]:
+    def update(
+        self,
+        face_frame: FaceFrame,
+        appearance: Sequence[Appearance] = (),
+        flow: Mapping[int, npt.NDArray[np.float32]] | None = None,
+    ) -> list[AUFrame]:
         """Features of all faces in one frame; faces with non-finite landmarks are skipped.
 
         ``appearance`` holds this frame's readings (some tracks, or none); each goes on its
-        track's AUFrame and gates its baseline.
+        track's AUFrame and gates its baseline. ``flow`` holds the tracks' flow channels
+        (``edge.brain.flow``); a track without them gets zeros.
         """
         readings = {a.track_id: a for a in appearance}
+        flows = flow or {}
         out: list[AUFrame] = []
         for face in face_frame.faces:
             lm = face.landmarks
@@ -178,8 +190,9 @@ class FeatureExtractor:
                 base = self._tracks[face.track_id] = NeutralBaseline(**self._kwargs)
             app = readings.get(face.track_id)
             verdict = None if app is None or app.probs is None else looks_neutral(app.probs)
-            values = relative_features(raw_au, pose, base, face_frame.t_ns, verdict)
-            out.append(AUFrame(face_frame.t_ns, face.track_id, values, FEATURE_NAMES, app))
+            geo = relative_features(raw_au, pose, base, face_frame.t_ns, verdict)
+            values = np.concatenate([geo, flows.get(face.track_id, _NO_FLOW)])
+            out.append(AUFrame(face_frame.t_ns, face.track_id, values, FRAME_NAMES, app))
         return out
 
     def moving_tracks(self) -> set[int]:

@@ -29,6 +29,7 @@ from edge.brain.appearance import MODEL_NAME as APPEARANCE_MODEL
 from edge.brain.au_evidence import AUListing
 from edge.brain.au_geometry import PROTOTYPES
 from edge.brain.episodes import LongExpressions, Span, share
+from edge.brain.flow import FLOW_NAMES
 from edge.brain.resample import GridResampler
 from edge.brain.slips import EventContext, Scored, build_event, not_an_expression
 from edge.errors import ModelError
@@ -136,10 +137,17 @@ class Spotter:
         self._clock = clock or (lambda: datetime.now(timezone.utc))
         self._tracks: dict[int, _Track] = {}
         self._names: tuple[str, ...] | None = None
+        self._cols: npt.NDArray[np.intp] | None = None  # model input -> frame channel (-1: 0)
+        self._frame_names: tuple[str, ...] | None = None  # the names _cols was built for
         self._proto_idx: dict[str, list[int]] = {}
         self._ctx: EventContext | None = None
         self.bad_frames = 0
         self.rejected: Counter[str] = Counter()  # spotted intervals not reported, by reason
+
+    @property
+    def uses_flow(self) -> bool:
+        """Whether the model reads the region-flow channels (if not, the pipeline skips them)."""
+        return any(n in FLOW_NAMES for n in self.meta.features)
 
     def _find_outputs(self) -> tuple[int, int]:
         sizes = [int(np.prod(o.shape)) for o in self.model.outputs]
@@ -151,8 +159,14 @@ class Spotter:
     def push(self, au_frame: AUFrame) -> list[SlipEvent]:
         """Feed one AUFrame; returns the events whose offset has now been scored."""
         if self._names is None:
-            self._check_names(au_frame.names)
+            self._set_context()
+        names = au_frame.names
+        if names is not self._frame_names:  # usually the same tuple object every frame
+            self._cols = self._columns(tuple(names))
+            self._frame_names = names
         x = au_frame.values
+        if self._cols is not None and x.shape == (len(names),):
+            x = np.where(self._cols >= 0, x[self._cols], np.float32(0.0)).astype(np.float32)
         if x.shape != (len(self.meta.features),) or not np.isfinite(x).all():
             self.bad_frames += 1
             log.debug(
@@ -242,10 +256,26 @@ class Spotter:
         return out
 
     # -- internals -------------------------------------------------------------------------
-    def _check_names(self, names: tuple[str, ...]) -> None:
-        if tuple(names) != self.meta.features:
-            raise ModelError("AUFrame feature names differ from the micro-event model's inputs")
-        self._names = tuple(names)
+    def _columns(self, names: tuple[str, ...]) -> npt.NDArray[np.intp] | None:
+        """Where each model input sits among a frame's channels (None: the same order).
+
+        Flow channels the frames lack (a landmark recording, a geometry-only feature stage)
+        are fed as zeros (-1), which the model was trained to read as "no image motion
+        known"; channels the model does not take (an older model) are left out. Any other
+        input the frames lack is an error.
+        """
+        if names == self.meta.features:
+            return None
+        index = {n: i for i, n in enumerate(names)}
+        missing = [n for n in self.meta.features if n not in index and n not in FLOW_NAMES]
+        if missing:
+            raise ModelError(
+                f"AUFrames lack the micro-event model's inputs {', '.join(missing[:5])}"
+            )
+        return np.array([index.get(n, -1) for n in self.meta.features], np.intp)
+
+    def _set_context(self) -> None:
+        self._names = names = self.meta.features
         for emo, aus in PROTOTYPES.items():
             self._proto_idx[emo] = [
                 i for i, n in enumerate(names) if n.split("_")[0] in aus and n.startswith("AU")

@@ -3,7 +3,8 @@
 Each cached sequence is turned into a ``training.generator.Sequence`` exactly as a device
 would see it: ``edge.brain.au_geometry.measure`` per frame with a face, the runtime's
 ``NeutralBaseline`` (taught by the cached appearance verdicts at the appearance stage's
-rate, as on a device), then resampling to the model rate; frames without a face are dropped
+rate, as on a device), the runtime's region flow (``edge.brain.flow.FlowTracker``) on the
+cached aligned crops, then resampling to the model rate; frames without a face are dropped
 frames. Labels come from the script (expressions active between onset and offset).
 """
 
@@ -16,8 +17,9 @@ import numpy as np
 
 from edge.brain.appearance import QUALITIES, ReadingSchedule
 from edge.brain.au_geometry import measure
+from edge.brain.flow import cached_flow
 from edge.brain.features import (
-    FEATURE_NAMES,
+    FRAME_NAMES,
     NeutralBaseline,
     looks_neutral,
     relative_features,
@@ -30,12 +32,15 @@ from training.generator import MODEL_RATE, Sequence
 
 def observed_au_frames(z: dict[str, np.ndarray], track_id: int = 0) -> list[AUFrame]:
     """The AUFrames a device would hand the spotter, from one observed (cached) sequence: the
-    runtime's measure, neutral baseline and appearance reading schedule, frame by frame."""
+    runtime's measure, neutral baseline, appearance reading schedule and region flow."""
     lm, t_all, probs, quality = z["landmarks"], z["t_ns"], z["appearance"], z["quality"]
+    has_face = np.isfinite(lm[:, 0, 0])
+    crops = z["crops"]
+    flow = cached_flow(crops, t_all, has_face & crops.reshape(len(crops), -1).any(1))
     base = NeutralBaseline()
     schedule = ReadingSchedule()  # the appearance stage's: full rate while the face moves
     out = []
-    for i in np.flatnonzero(np.isfinite(lm[:, 0, 0])):
+    for i in np.flatnonzero(has_face):
         t = int(t_all[i])
         app = None
         if schedule.due(track_id, t, base.frozen):
@@ -43,8 +48,8 @@ def observed_au_frames(z: dict[str, np.ndarray], track_id: int = 0) -> list[AUFr
             app = Appearance(t, track_id, QUALITIES[int(quality[i])], p)
         verdict = None if app is None or app.probs is None else looks_neutral(app.probs)
         raw_au, pose = measure(lm[i])
-        x = relative_features(raw_au, pose, base, t, verdict)
-        out.append(AUFrame(t, track_id, x, FEATURE_NAMES, app))
+        x = np.concatenate([relative_features(raw_au, pose, base, t, verdict), flow[i]])
+        out.append(AUFrame(t, track_id, x, FRAME_NAMES, app))
     return out
 
 
@@ -75,7 +80,7 @@ def load_sequences(cache: Path) -> list[Sequence]:
     out = []
     for entry in manifest["sequences"]:
         with np.load(cache / entry["file"]) as z:
-            keys = ("landmarks", "t_ns", "appearance", "quality")
+            keys = ("landmarks", "t_ns", "appearance", "quality", "crops")
             seq = sequence_from(entry, {k: z[k] for k in keys})
         if seq is not None:
             out.append(seq)

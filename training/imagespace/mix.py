@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.brain.flow import N_FLOW
 from training.generator import JITTER, Sequence
 from training.imagespace.cache import (
     CACHE_ROOT,
@@ -23,6 +24,13 @@ from training.imagespace.cache import (
 )
 
 log = logging.getLogger(__name__)
+
+# still-face jitter of the flow channels (their units: 0.05 inter-ocular distances), measured
+# as the spread of region flow over still stretches of the renders
+FLOW_JITTER = 0.05
+# share of the jittered copies whose flow channels are zeroed, as in a stream without images
+# (a landmark recording): the model must still spot from the geometry alone
+FLOW_DROPOUT = 0.3
 
 
 def default_caches(n: int = TRAIN_N, root: Path = CACHE_ROOT) -> list[Path]:
@@ -38,14 +46,18 @@ def split(seqs: list[Sequence], val_every: int = 10) -> tuple[list[Sequence], li
 
 
 def augment(seqs: list[Sequence], copies: int, seed: int) -> list[Sequence]:
-    """``copies`` versions of every sequence: the original and ones with added still jitter."""
+    """``copies`` versions of every sequence: the original and ones with added still jitter
+    (a ``FLOW_DROPOUT`` share of them without their flow channels)."""
     rng = np.random.default_rng(seed)
     out = list(seqs)
     for _ in range(copies - 1):
         for s in seqs:
-            x = s.x + (rng.normal(0, 1, s.x.shape) * JITTER * rng.uniform(0.3, 1.0)).astype(
+            jitter = np.concatenate([JITTER, np.full(s.x.shape[1] - len(JITTER), FLOW_JITTER)])
+            x = s.x + (rng.normal(0, 1, s.x.shape) * jitter * rng.uniform(0.3, 1.0)).astype(
                 np.float32
             )
+            if s.x.shape[1] > len(JITTER) and rng.random() < FLOW_DROPOUT:
+                x[:, -N_FLOW:] = 0.0
             shift = int(rng.integers(0, 40))  # a different chunk phase
             pad = np.zeros((shift, x.shape[1]), np.float32)
             out.append(

@@ -1,0 +1,148 @@
+"""Region optical flow on the aligned face crop: the image motion the mesh only partly follows.
+
+The mesh sees little of a weak anger or sadness slip: their rises barely clear its still-face
+noise (models/MODEL_CARD.md, "why recall stays low"), while the pixels of the brows, lids and
+mouth corners do move. Every frame, each tracked face's 64x64 aligned grey crop (the
+appearance channel's crop: eye and mouth centres on a fixed template, so head motion is
+mostly removed) is compared with its crop ``LAG_S`` earlier by Farneback dense flow (OpenCV),
+and the flow is averaged in 7x7 windows at 17 facial points (vertical motion: brows, lids,
+cheeks, nose wings, mouth corners, lips, chin) and 4 (horizontal: mouth corners, inner
+brows), minus the crop's median flow (what the alignment left of the head's own motion), in
+units of 0.05 inter-ocular distances. These ``FLOW_NAMES`` channels follow the geometric
+features in every AUFrame (zeros where a frame has no reference yet, or no image at all, as
+in a landmark recording); the micro-event model is trained with them dropped from some
+sequences, so geometry alone still spots.
+
+Cost: a crop and one Farneback on 64x64 per face and frame, about 0.3 ms on one x86 core
+(benchmarks/replay_speed.py measures it in the whole pipeline).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+from edge.brain.appearance import _key_points, aligned_crop, assess, similarity, template
+from edge.brain.au_geometry import canonical_face
+from edge.types import FaceFrame, Frame
+
+F32 = npt.NDArray[np.float32]
+U8 = npt.NDArray[np.uint8]
+
+# mesh index of each sampled point (canonical face placed in the crop by the crop's template)
+_POINTS: dict[str, int] = {
+    "brow_in_R": 107, "brow_in_L": 336, "brow_out_R": 70, "brow_out_L": 300,
+    "lid_up_R": 159, "lid_up_L": 386, "lid_lo_R": 145, "lid_lo_L": 374, "cheek_R": 50,
+    "cheek_L": 280, "ala_R": 129, "ala_L": 358, "corner_R": 61, "corner_L": 291,
+    "lip_up": 0, "lip_lo": 17, "chin": 152,
+}  # fmt: skip
+# (point, component): 1 = vertical, 0 = horizontal
+CHANNELS: tuple[tuple[str, int], ...] = tuple((n, 1) for n in _POINTS) + tuple(
+    (n, 0) for n in ("corner_R", "corner_L", "brow_in_R", "brow_in_L")
+)
+FLOW_NAMES: tuple[str, ...] = tuple(f"FL_{n}_{'xy'[c]}" for n, c in CHANNELS)
+N_FLOW = len(FLOW_NAMES)
+LAG_S = 0.4  # a micro-slip's onset-to-apex is 65-250 ms: the reference is before it began
+# a reference further than this from LAG_S (dropped frames, a face just found) is not used
+LAG_TOLERANCE_S = 0.15
+UNIT = 32.0 * 0.05  # crop pixels per 0.05 inter-ocular distance (the crop is 2 IOD wide)
+CLIP = 4.0
+_HALF = 3  # 7x7 averaging windows
+# Farneback settings for a 64x64 crop: pyramid scale 0.5 with 2 levels, 9 px window, 3
+# iterations, polynomial neighbourhood 5 with sigma 1.1 (OpenCV's documented values for n=5)
+_FARNEBACK = (0.5, 2, 9, 3, 5, 1.1, 0)
+
+
+@lru_cache(maxsize=1)
+def _windows() -> tuple[tuple[slice, slice, int], ...]:
+    """Where each channel's 7x7 window sits in the crop, and which flow component it reads."""
+    canon = canonical_face()
+    m = similarity(_key_points(canon), template())
+    out = []
+    for name, comp in CHANNELS:
+        x, y = canon[_POINTS[name], :2] @ m[:, :2].T + m[:, 2]
+        x0, y0 = int(round(float(x))), int(round(float(y)))
+        out.append((slice(max(0, y0 - _HALF), y0 + _HALF + 1),
+                    slice(max(0, x0 - _HALF), x0 + _HALF + 1), comp))  # fmt: skip
+    return tuple(out)
+
+
+def region_flow(before: U8, after: U8) -> F32:
+    """The ``FLOW_NAMES`` channels between two aligned 64x64 grey crops."""
+    import cv2
+
+    # OpenCV's stubs do not admit flow=None (allocate the output), which the function accepts
+    fl = np.asarray(cv2.calcOpticalFlowFarneback(before, after, None, *_FARNEBACK))  # type: ignore[call-overload]
+    g = np.median(fl[8:56, 8:56].reshape(-1, 2), 0)
+    out = np.empty(N_FLOW, np.float32)
+    for j, (rows, cols, comp) in enumerate(_windows()):
+        out[j] = (float(fl[rows, cols, comp].mean()) - float(g[comp])) / UNIT
+    np.clip(out, -CLIP, CLIP, out=out)
+    return out
+
+
+class FlowTracker:
+    """One track's recent crops; each new crop gives the flow against the one ``LAG_S`` back.
+
+    Shared by the device stage and the training/evaluation replays of cached crops, so both
+    compute the same channels.
+    """
+
+    def __init__(self, lag_s: float = LAG_S) -> None:
+        self.lag_ns = int(lag_s * 1e9)
+        self.tol_ns = int(LAG_TOLERANCE_S * 1e9)
+        self._crops: deque[tuple[int, U8]] = deque()
+
+    def push(self, t_ns: int, crop: U8 | None) -> F32:
+        """Flow channels at ``t_ns`` (zeros without a usable reference or crop)."""
+        out = np.zeros(N_FLOW, np.float32)
+        if crop is None:
+            return out
+        target = t_ns - self.lag_ns
+        while self._crops and self._crops[0][0] < target - self.tol_ns:
+            self._crops.popleft()
+        ref = min(self._crops, key=lambda c: abs(c[0] - target), default=None)
+        self._crops.append((t_ns, crop))
+        if ref is not None and abs(ref[0] - target) <= self.tol_ns:
+            out = region_flow(ref[1], crop)
+        return out
+
+
+class FlowStage:
+    """Per frame and tracked face: the aligned crop and its region flow (``FLOW_NAMES``)."""
+
+    def __init__(self) -> None:
+        self._tracks: dict[int, FlowTracker] = {}
+        self.frames = 0  # face frames that got a crop
+
+    def observe(self, frame: Frame, face_frame: FaceFrame) -> Mapping[int, F32]:
+        """Flow channels of every tracked face with a usable crop in this frame."""
+        out: dict[int, F32] = {}
+        h, w = frame.image.shape[:2]
+        for face in face_frame.faces:
+            _quality, m = assess(face.landmarks, face.presence, w, h)
+            tracker = self._tracks.get(face.track_id)
+            if tracker is None:
+                tracker = self._tracks[face.track_id] = FlowTracker()
+            if not m.any():  # no plausible transform: no crop, the reference is kept
+                continue
+            self.frames += 1
+            out[face.track_id] = tracker.push(frame.t_ns, aligned_crop(frame.image, m))
+        return out
+
+    def end_track(self, track_id: int) -> None:
+        """Forget a lost track's crops."""
+        self._tracks.pop(track_id, None)
+
+
+def cached_flow(crops: U8, t_ns: npt.NDArray[np.int64], usable: npt.NDArray[np.bool_]) -> F32:
+    """T x N_FLOW channels of one cached sequence of crops (``usable``: a face and a crop)."""
+    tracker = FlowTracker()
+    out = np.zeros((len(crops), N_FLOW), np.float32)
+    for i in np.flatnonzero(usable):
+        out[i] = tracker.push(int(t_ns[i]), crops[i])
+    return out
