@@ -48,7 +48,7 @@ FLOW_NAMES: tuple[str, ...] = tuple(f"FL_{n}_{'xy'[c]}" for n, c in CHANNELS)
 N_FLOW = len(FLOW_NAMES)
 LAG_S = 0.4  # a micro-slip's onset-to-apex is 65-250 ms: the reference is before it began
 # a reference further than this from LAG_S (dropped frames, a face just found) is not used
-LAG_TOLERANCE_S = 0.15
+LAG_TOLERANCE_S = 0.05
 UNIT = 32.0 * 0.05  # crop pixels per 0.05 inter-ocular distance (the crop is 2 IOD wide)
 CLIP = 4.0
 _HALF = 3  # 7x7 averaging windows
