@@ -81,7 +81,9 @@ def test_cached_flow_is_the_tracker_frame_by_frame() -> None:
     usable = np.ones(20, bool)
     usable[5] = False
     tr = FlowTracker()
-    want = np.stack([tr.push(int(ti), c if u else None) for ti, c, u in zip(t, crops, usable)])
+    want = np.stack(
+        [tr.push(int(ti), c if u else None) for ti, c, u in zip(t, crops, usable, strict=True)]
+    )
     assert np.array_equal(cached_flow(crops, t, usable), want)
     assert want[:, FLOW_NAMES.index("FL_chin_y")].max() > 0.3
 
@@ -108,9 +110,7 @@ def test_the_stage_reads_a_real_face_still_at_rest(pyfeat_dir: Path, face_models
 
 
 def _frames(names: tuple[str, ...], n: int = 60) -> list[AUFrame]:
-    return [
-        AUFrame(i * 33 * MS, 1, np.zeros(len(names), np.float32), names) for i in range(n)
-    ]
+    return [AUFrame(i * 33 * MS, 1, np.zeros(len(names), np.float32), names) for i in range(n)]
 
 
 def test_the_spotter_maps_model_inputs_by_name() -> None:
@@ -123,3 +123,21 @@ def test_the_spotter_maps_model_inputs_by_name() -> None:
     no_au12 = tuple(n for n in FRAME_NAMES if not n.startswith("AU12"))
     with pytest.raises(ModelError, match="AU12"):
         Spotter("d").push(_frames(no_au12, 1)[0])
+
+
+def test_a_60_fps_track_gets_a_flow_every_other_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edge.brain.flow as flow
+
+    calls = []
+
+    def counted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        calls.append(1)
+        return region_flow(a, b)
+
+    monkeypatch.setattr(flow, "region_flow", counted)
+    tr, img = FlowTracker(), texture(3)
+    period = 1_000_000_000 // 60
+    outs = [tr.push(i * period, moved_region(img, "FL_chin_y", 0.05 * i)) for i in range(60)]
+    with_flow = sum(1 for o in outs if o.any())
+    assert 30 <= with_flow <= 40 and len(calls) <= with_flow // 2 + 1  # held in between
+    assert np.array_equal(outs[-1], outs[-2]) or np.array_equal(outs[-2], outs[-3])

@@ -13,8 +13,9 @@ features in every AUFrame (zeros where a frame has no reference yet, or no image
 in a landmark recording); the micro-event model is trained with them dropped from some
 sequences, so geometry alone still spots.
 
-Cost: a crop and one Farneback on 64x64 per face and frame, about 0.3 ms on one x86 core
-(benchmarks/replay_speed.py measures it in the whole pipeline).
+Cost: a crop per face and frame and one Farneback on 64x64 per face at up to 30 Hz
+(``MAX_RATE_HZ``), about 0.3 ms on one x86 core (benchmarks/replay_speed.py measures it in
+the whole pipeline).
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ LAG_S = 0.4  # a micro-slip's onset-to-apex is 65-250 ms: the reference is befor
 LAG_TOLERANCE_S = 0.05
 UNIT = 32.0 * 0.05  # crop pixels per 0.05 inter-ocular distance (the crop is 2 IOD wide)
 CLIP = 4.0
+# At most this many flows per track and second (the model's grid rate): a 60 fps camera
+# gets one every other frame, the value held in between, for half the cost.
+MAX_RATE_HZ = 30.0
+_EARLY_NS = 5_000_000  # frame times jitter: a frame a little early still counts
 _HALF = 3  # 7x7 averaging windows
 # Farneback settings for a 64x64 crop: pyramid scale 0.5 with 2 levels, 9 px window, 3
 # iterations, polynomial neighbourhood 5 with sigma 1.1 (OpenCV's documented values for n=5)
@@ -71,16 +76,29 @@ def _windows() -> tuple[tuple[slice, slice, int], ...]:
     return tuple(out)
 
 
+@lru_cache(maxsize=1)
+def _gather() -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], F32, npt.NDArray[np.intp]]:
+    """The windows as flat indices into a (64*64*2) flow field (one gather instead of 21
+    slices, a quarter of the stage's time otherwise): indices, where each window starts, its
+    size (windows at the crop's edge are cut) and the component each channel reads."""
+    flat = np.arange(64 * 64 * 2).reshape(64, 64, 2)
+    idx = [flat[rows, cols, comp].reshape(-1) for rows, cols, comp in _windows()]
+    sizes = np.array([len(i) for i in idx], np.float32)
+    starts = np.concatenate([[0], np.cumsum(sizes[:-1])]).astype(np.intp)
+    return np.concatenate(idx), starts, sizes, np.array([c for _, c in CHANNELS], np.intp)
+
+
 def region_flow(before: U8, after: U8) -> F32:
     """The ``FLOW_NAMES`` channels between two aligned 64x64 grey crops."""
     import cv2
 
     # OpenCV's stubs do not admit flow=None (allocate the output), which the function accepts
     fl = np.asarray(cv2.calcOpticalFlowFarneback(before, after, None, *_FARNEBACK))  # type: ignore[call-overload]
-    g = np.median(fl[8:56, 8:56].reshape(-1, 2), 0)
-    out = np.empty(N_FLOW, np.float32)
-    for j, (rows, cols, comp) in enumerate(_windows()):
-        out[j] = (float(fl[rows, cols, comp].mean()) - float(g[comp])) / UNIT
+    idx, starts, sizes, comp = _gather()
+    centre = fl[8:56, 8:56]
+    g = np.array([np.median(centre[..., 0]), np.median(centre[..., 1])], np.float32)
+    means = np.add.reduceat(fl.reshape(-1)[idx], starts) / sizes
+    out = ((means - g[comp]) / UNIT).astype(np.float32)
     np.clip(out, -CLIP, CLIP, out=out)
     return out
 
@@ -92,24 +110,30 @@ class FlowTracker:
     compute the same channels.
     """
 
-    def __init__(self, lag_s: float = LAG_S) -> None:
+    def __init__(self, lag_s: float = LAG_S, max_rate_hz: float = MAX_RATE_HZ) -> None:
         self.lag_ns = int(lag_s * 1e9)
         self.tol_ns = int(LAG_TOLERANCE_S * 1e9)
+        self.min_period_ns = int(1e9 / max_rate_hz) - _EARLY_NS
         self._crops: deque[tuple[int, U8]] = deque()
+        self._last: tuple[int, F32] | None = None  # the latest computed flow
 
     def push(self, t_ns: int, crop: U8 | None) -> F32:
         """Flow channels at ``t_ns`` (zeros without a usable reference or crop)."""
-        out = np.zeros(N_FLOW, np.float32)
         if crop is None:
-            return out
+            return np.zeros(N_FLOW, np.float32)
         target = t_ns - self.lag_ns
         while self._crops and self._crops[0][0] < target - self.tol_ns:
             self._crops.popleft()
         ref = min(self._crops, key=lambda c: abs(c[0] - target), default=None)
         self._crops.append((t_ns, crop))
-        if ref is not None and abs(ref[0] - target) <= self.tol_ns:
-            out = region_flow(ref[1], crop)
-        return out
+        if ref is None or abs(ref[0] - target) > self.tol_ns:
+            self._last = None
+            return np.zeros(N_FLOW, np.float32)
+        if self._last is not None and t_ns - self._last[0] < self.min_period_ns:
+            return self._last[1].copy()  # faster than the model's grid: hold the last one
+        out = region_flow(ref[1], crop)
+        self._last = (t_ns, out)
+        return out.copy()
 
 
 class FlowStage:
