@@ -91,10 +91,12 @@ def test_window_splits_pre_onset_and_during() -> None:
     assert w.pre[FER_LABELS.index("sad")] == pytest.approx(np.mean(np.arange(5, 20)) / 30)
 
 
-def _slip(kind: str, emotion: str, on_s: float, off_s: float, conf: float = 0.9) -> SlipEvent:
+def _slip(
+    kind: str, emotion: str, on_s: float, off_s: float, conf: float = 0.9, intensity: float = 0.5
+) -> SlipEvent:
     on, off = int(on_s * 1e9), int(off_s * 1e9)
     return SlipEvent("x", "d", 1, kind, emotion, conf, tuple((e, 1 / 7) for e in EMOTIONS),
-                     on, on, off, 0.5, (), "both", False, "2026-01-01T00:00:00Z")  # fmt: skip
+                     on, on, off, intensity, (), "both", False, "2026-01-01T00:00:00Z")  # fmt: skip
 
 
 def _feed(long: LongExpressions, probs: np.ndarray, t0: float, t1: float) -> list:
@@ -120,6 +122,8 @@ def test_fluctuations_inside_a_long_expression_are_absorbed_unless_clearly_diffe
     _feed(long, fer(happy=0.6, sad=0.3), 2.0, 2.3)
     keep = _slip("micro", "happiness", 2.0, 2.3)
     assert long.offer(keep) == [keep]
+    # ... but not when its own prototype barely moved: fer alone does not make it different
+    assert long.offer(_slip("micro", "happiness", 2.0, 2.3, intensity=0.05)) == []
     spans = _feed(long, fer(), 2.3, 3.5)  # neutral again: the episode ends
     assert len(spans) == 1 and spans[0].emotion == "sadness"
     # it ends at its last supporting reading (1.9 s: the happy readings do not support it)

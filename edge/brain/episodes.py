@@ -7,7 +7,8 @@ expression over the episode (cut at ``MAX_S`` like any over-long expression), an
 the temporal model finds inside it are fluctuations of it, absorbed, unless one is clearly a
 different brief expression: another emotion whose fer probability rose by ``DIFFERENT_RISE``
 above the episode's level during the slip (contempt, unknown to fer: by geometry alone, with
-confidence at least ``DIFFERENT_CONF``). Until an episode proves to be a long expression, the
+confidence at least ``DIFFERENT_CONF``) and whose own prototype moved (intensity at least
+``MIN_DIFFERENT_INTENSITY``). Until an episode proves to be a long expression, the
 slips overlapping it are held back (at most ``MAX_S``) and released if it does not. Readings
 skipped for quality (face cut by the edge, too small) neither extend nor end an episode.
 
@@ -29,6 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from edge.brain.appearance import FER_LABELS, NEUTRAL
+from edge.brain.au_evidence import FULL_STRENGTH, MIN_STRENGTH
 from edge.brain.fusion import FER_INDEX, AppearanceWindow, window
 from edge.events import EMOTIONS, SlipEvent
 from edge.types import Appearance
@@ -44,6 +46,11 @@ MAX_S = 6.0  # as the spotter's MAX_EVENT_S; also the longest stretch without us
 KEEP_S = 8.0  # readings kept per track (pre-onset windows and episode levels)
 DIFFERENT_RISE = 0.25
 DIFFERENT_CONF = 0.8
+# A different expression inside a long one must also show in the geometry: its prototype's
+# AUs rose on average by at least the strength at which an AU is listed (au_evidence's
+# MIN_STRENGTH over FULL_STRENGTH). Added after a 100 ms micro fear at intensity 0.09 was
+# reported inside a real crying clip while fer briefly read fear (said in the model card).
+MIN_DIFFERENT_INTENSITY = MIN_STRENGTH / FULL_STRENGTH
 ACTIVE_SHARE = 0.25
 
 Activity = Callable[[int, int], float]  # share of active scored frames in [lo_ns, hi_ns]
@@ -212,6 +219,8 @@ class LongExpressions:
         return []
 
     def _clearly_different(self, ev: SlipEvent, lo: int, hi: int) -> bool:
+        if ev.intensity < MIN_DIFFERENT_INTENSITY:
+            return False  # its own prototype barely moved: a fluctuation of the moving face
         k = FER_INDEX[EMOTIONS.index(ev.emotion)]
         if k < 0:  # contempt: fer cannot see it, geometry must be sure
             return ev.confidence >= DIFFERENT_CONF
