@@ -122,8 +122,6 @@ def test_fluctuations_inside_a_long_expression_are_absorbed_unless_clearly_diffe
     _feed(long, fer(happy=0.6, sad=0.3), 2.0, 2.3)
     keep = _slip("micro", "happiness", 2.0, 2.3)
     assert long.offer(keep) == [keep]
-    # ... but not when its own prototype barely moved: fer alone does not make it different
-    assert long.offer(_slip("micro", "happiness", 2.0, 2.3, intensity=0.05)) == []
     spans = _feed(long, fer(), 2.3, 3.5)  # neutral again: the episode ends
     assert len(spans) == 1 and spans[0].emotion == "sadness"
     # it ends at its last supporting reading (1.9 s: the happy readings do not support it)
@@ -131,6 +129,19 @@ def test_fluctuations_inside_a_long_expression_are_absorbed_unless_clearly_diffe
     # a slip after the episode, outside it, is not touched
     after = _slip("micro", "surprise", 3.0, 3.3)
     assert long.offer(after) == [after]
+
+
+def test_a_different_slip_inside_a_long_expression_must_show_its_own_prototype() -> None:
+    long = LongExpressions()
+    _feed(long, fer(sad=0.9), 0.0, 2.0)
+    assert long.offer(_slip("macro", "sadness", 0.1, 1.9)) == []  # crying, confirmed
+    # fer reads fear rising inside the crying, which goes on (sad stays on top)
+    _feed(long, fer(sad=0.5, fear=0.45), 2.0, 2.3)
+    _feed(long, fer(sad=0.9), 2.3, 3.0)
+    strong = _slip("micro", "fear", 2.0, 2.3)
+    assert long.offer(strong) == [strong]
+    weak = _slip("micro", "fear", 2.0, 2.3, intensity=0.05)  # its AUs barely moved
+    assert long.offer(weak) == [] and long.absorbed == 2
 
 
 def test_a_face_that_only_looks_sad_is_not_a_long_expression() -> None:
