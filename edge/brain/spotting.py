@@ -257,12 +257,9 @@ class Spotter:
 
     # -- internals -------------------------------------------------------------------------
     def _columns(self, names: tuple[str, ...]) -> npt.NDArray[np.intp] | None:
-        """Where each model input sits among a frame's channels (None: the same order).
-
-        Flow channels the frames lack (a landmark recording, a geometry-only feature stage)
-        are fed as zeros (-1), which the model was trained to read as "no image motion
-        known"; channels the model does not take (an older model) are left out. Any other
-        input the frames lack is an error.
+        """Where each model input sits among a frame's channels (None: the same order). Flow
+        channels the frames lack (a recording, a geometry-only stage) are fed as zeros (-1),
+        as in training; channels the model does not take are left out; any other is an error.
         """
         if names == self.meta.features:
             return None

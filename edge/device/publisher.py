@@ -247,7 +247,7 @@ class Publisher:
                 delay = self.backoff[0]  # a link that worked: retry quickly
                 wait = _jitter(delay)
                 log.warning(
-                    "MQTT connection to %s:%d lost (%s); reconnecting in %.1f s",
+                    "MQTT connection to %s:%d lost (%s); reconnecting in %.2f s",
                     self.cfg.mqtt.host,
                     self.cfg.mqtt.port,
                     mqtt.error_string(rc),
@@ -276,7 +276,7 @@ class Publisher:
         self.connect_failures += 1
         self.last_error = why
         log.error(
-            "cannot connect to MQTT broker %s:%d: %s; retrying in %.1f s",
+            "cannot connect to MQTT broker %s:%d: %s; retrying in %.2f s",
             self.cfg.mqtt.host,
             self.cfg.mqtt.port,
             why,

@@ -17,13 +17,13 @@ import numpy as np
 
 from edge.brain.appearance import QUALITIES, ReadingSchedule
 from edge.brain.au_geometry import measure
-from edge.brain.flow import cached_flow
 from edge.brain.features import (
     FRAME_NAMES,
     NeutralBaseline,
     looks_neutral,
     relative_features,
 )
+from edge.brain.flow import cached_flow
 from edge.brain.resample import resample_sequence
 from edge.events import EMOTIONS
 from edge.types import Appearance, AUFrame
