@@ -155,7 +155,7 @@ def main() -> None:
     seqs = [(cache, e) for cache in caches for e in entries(cache)]
     for cache, entry in seqs:
         with np.load(cache / str(entry["file"])) as z:
-            data = {k: z[k] for k in ("t_ns", "landmarks", "presence", "appearance", "quality")}
+            data = {k: z[k] for k in ("t_ns", "landmarks", "presence", "appearance", "quality", "crops")}
         for ev, k in matched(replay(data, spotter), list(entry["events"])):  # type: ignore[arg-type]
             inp = rec.inputs.get(_key([s for _, s in ev.scores]))
             if inp is not None:
