@@ -15,9 +15,8 @@ Labels come from the cache's manifest or, while a render is still
 running, from the same seeded scripts the renderer used. WolfgangLanger is never in the cache.
 Directories of observed annotated clips (``training.offline_eval observe``, e.g. the
 development set of ``make eval-dev``) are read with their annotations instead. The weights in
-``edge.brain.fusion`` are still the ones fitted on render seed 11 for the previous model: a
-refit for the current one on the development set (91 events) was unstable across folds
-(appearance weight 0.17 vs 21.5) and was not adopted.
+``edge.brain.fusion`` were fitted on the development set with ``--keep-long`` for the current
+model (a full refit there made the real crying macro happiness: that set has no long crying).
 """
 
 from __future__ import annotations
