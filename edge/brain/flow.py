@@ -14,8 +14,9 @@ in a landmark recording); the micro-event model is trained with them dropped fro
 sequences, so geometry alone still spots.
 
 Cost: a crop per face and frame and one Farneback on 64x64 per face at up to 30 Hz
-(``MAX_RATE_HZ``), about 0.3 ms on one x86 core (benchmarks/replay_speed.py measures it in
-the whole pipeline).
+(``MAX_RATE_HZ``): 1.5 ms a frame in a replay on one x86 core (Farneback 1.2 ms there, 0.65
+ms in a tight loop), the largest stage after the mesh. 15 Hz halves it but cost development
+F1 0.597 -> 0.577, so the rate stays at the model's grid (docs/benchmarks.md).
 """
 
 from __future__ import annotations
