@@ -131,10 +131,12 @@ class FlowTracker:
             self._last = None
             return np.zeros(N_FLOW, np.float32)
         if self._last is not None and t_ns - self._last[0] < self.min_period_ns:
-            return self._last[1].copy()  # faster than the model's grid: hold the last one
+            held: F32 = np.array(self._last[1])  # faster than the model's grid: hold the last
+            return held
         out = region_flow(ref[1], crop)
         self._last = (t_ns, out)
-        return out.copy()
+        fresh: F32 = np.array(out)
+        return fresh
 
 
 class FlowStage:
