@@ -19,6 +19,7 @@ from edge.brain.flow import (
     FlowTracker,
     _windows,
     cached_flow,
+    crop_transform,
     region_flow,
 )
 from edge.brain.spotting import Spotter
@@ -74,6 +75,15 @@ def test_the_tracker_compares_with_the_crop_lag_seconds_back() -> None:
     assert not tr.push((lag_frames + 1) * period, None).any()  # no crop: no flow, no harm
     # a long gap leaves no reference near LAG_S back: zeros, not a flow across the gap
     assert not tr.push(10 * 10**9, moved).any()
+
+
+def test_the_stage_crops_through_the_appearance_transform() -> None:
+    from edge.brain.appearance import assess
+    from edge.brain.au_geometry import canonical_face
+
+    lm = canonical_face().astype(np.float32) * 120 + np.array([320, 200, 0], np.float32)
+    for face in (lm, lm * 0.2, np.where(np.arange(len(lm))[:, None] == 33, np.nan, lm)):
+        assert np.array_equal(crop_transform(face), assess(face, 1.0, 640, 400)[1])
 
 
 def test_cached_flow_is_the_tracker_frame_by_frame() -> None:
