@@ -193,7 +193,6 @@ class Pipeline:
         )
         self._want_appearance = spot and appearance is not False
         self._flow: FlowStep | None = None if isinstance(flow, bool) else flow
-        self._want_flow = spot and flow is not False
         self._features: FeatureStage | None = features
         self._spotter: SpotStage | None = spotter
         if spot and (features is None or spotter is None):
@@ -202,7 +201,9 @@ class Pipeline:
             self._spotter = spotter or s
         # the flow stage costs a crop and a dense flow per face and frame: only for a model
         # that reads it (a spotter that does not say is assumed not to)
-        self._want_flow = self._want_flow and bool(getattr(self._spotter, "uses_flow", False))
+        self._want_flow = (
+            spot and flow is not False and bool(getattr(self._spotter, "uses_flow", False))
+        )
         self._tracks: set[int] = set()
         # [events] include_motion: keep a few seconds of landmarks to attach each slip's motion.
         self._motion = MotionRecorder() if include_motion else None

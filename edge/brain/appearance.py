@@ -119,14 +119,22 @@ def similarity(src: F64, dst: F64) -> F64:
     return np.array([[c, -s, dx - c * sx + s * sy], [s, c, dy - s * sx - c * sy]])
 
 
+def crop_transform(landmarks: npt.NDArray[np.floating]) -> F64:
+    """The image -> 64x64 crop transform of one face (zeros without finite key points)."""
+    key = _key_points(landmarks)
+    if not np.isfinite(key).all():
+        return np.zeros((2, 3))
+    return similarity(key, template())
+
+
 def assess(
     landmarks: npt.NDArray[np.floating], presence: float, width: int, height: int
 ) -> tuple[str, F64]:
     """Quality verdict of one face for the classifier, and the image->crop transform."""
+    m = crop_transform(landmarks)
+    if not m.any():
+        return IMPLAUSIBLE, m
     key = _key_points(landmarks)
-    if not np.isfinite(key).all():
-        return IMPLAUSIBLE, np.zeros((2, 3))
-    m = similarity(key, template())
     scale = float(np.hypot(m[0, 0], m[1, 0]))  # crop px per image px
     if scale <= 1e-9:
         return IMPLAUSIBLE, m

@@ -25,8 +25,8 @@ from training.imagespace.cache import (
 
 log = logging.getLogger(__name__)
 
-# still-face jitter of the flow channels (their units: 0.05 inter-ocular distances), measured
-# as the spread of region flow over still stretches of the renders
+# added jitter of the flow channels (units: 0.05 inter-ocular distances): the flow
+# experiment's setting (commit 559b846), not a measured still-face spread
 FLOW_JITTER = 0.05
 # share of the jittered copies whose flow channels are zeroed, as in a stream without images
 # (a landmark recording): the model must still spot from the geometry alone
