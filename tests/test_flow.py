@@ -17,6 +17,7 @@ from edge.brain.flow import (
     UNIT,
     FlowStage,
     FlowTracker,
+    _centre_median,
     _windows,
     cached_flow,
     crop_transform,
@@ -156,3 +157,12 @@ def test_a_fast_camera_gets_at_most_max_rate_flows_a_second(
     assert with_flow >= 90 and len(calls) <= MAX_RATE_HZ * seconds + 1  # held in between
     assert len(calls) >= 0.8 * MAX_RATE_HZ * seconds
     assert np.array_equal(outs[-1], outs[-2]) or np.array_equal(outs[-2], outs[-3])
+
+
+def test_centre_median_is_numpys_median() -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        fl = rng.normal(0, 2, (64, 64, 2)).astype(np.float32)
+        centre = fl[8:56, 8:56]
+        want = [np.median(centre[..., 0]), np.median(centre[..., 1])]
+        np.testing.assert_array_equal(_centre_median(fl), np.array(want, np.float32))
