@@ -258,5 +258,7 @@ def test_an_interval_where_no_action_moved_or_only_the_lids_is_not_an_expression
     assert not_an_expression(ev, _listing({"AU12_L": 2.0})) == "no_action_unit"  # < 3x jitter
     assert not_an_expression(ev, _listing({"AU7_R": 6.0})) == "one_sided_twitch"
     assert not_an_expression(ev, _listing({"AU7_R": 6.0, "AU7_L": 4.0})) is None
+    # the other side rose as much, only under the z bar: a weak two-sided action, not a twitch
+    assert not_an_expression(ev, _listing({"AU7_R": 6.0, "AU7_L": 2.5})) is None
     assert not_an_expression(ev, _listing({"AU12_L": 6.0})) is None  # a smirk: contempt
     assert not_an_expression(ev, _listing({"AU4_R": 6.0, "AU15_R": 5.0})) is None
