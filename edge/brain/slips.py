@@ -145,4 +145,4 @@ def _one_sided_twitch(moved: set[str], listing: AUListing) -> bool:
         return False
     rise = dict(zip(listing.cal.channels, listing.rise.tolist(), strict=True))
     other = rise.get(f"{au}_{'R' if side == 'L' else 'L'}", 0.0)
-    return other < LATERAL_RATIO * rise[channel]
+    return bool(other < LATERAL_RATIO * rise[channel])
