@@ -121,7 +121,10 @@ def similarity(src: F64, dst: F64) -> F64:
 
 def crop_transform(landmarks: npt.NDArray[np.floating]) -> F64:
     """The image -> 64x64 crop transform of one face (zeros without finite key points)."""
-    key = _key_points(landmarks)
+    return _transform(_key_points(landmarks))
+
+
+def _transform(key: F64) -> F64:
     if not np.isfinite(key).all():
         return np.zeros((2, 3))
     return similarity(key, template())
@@ -131,10 +134,10 @@ def assess(
     landmarks: npt.NDArray[np.floating], presence: float, width: int, height: int
 ) -> tuple[str, F64]:
     """Quality verdict of one face for the classifier, and the image->crop transform."""
-    m = crop_transform(landmarks)
+    key = _key_points(landmarks)
+    m = _transform(key)  # crop_transform's, the key points read once
     if not m.any():
         return IMPLAUSIBLE, m
-    key = _key_points(landmarks)
     scale = float(np.hypot(m[0, 0], m[1, 0]))  # crop px per image px
     if scale <= 1e-9:
         return IMPLAUSIBLE, m

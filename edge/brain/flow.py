@@ -2,7 +2,7 @@
 
 The mesh sees little of a weak anger or sadness slip: their rises barely clear its still-face
 noise (models/MODEL_CARD.md, "why recall stays low"), while the pixels of the brows, lids and
-mouth corners do move. Every frame, each tracked face's 64x64 aligned grey crop (the
+mouth corners do move. Each tracked face's 64x64 aligned grey crop (the
 appearance channel's crop: eye and mouth centres on a fixed template, so head motion is
 mostly removed) is compared with its crop ``LAG_S`` earlier by Farneback dense flow (OpenCV),
 and the flow is averaged in 7x7 windows at 17 facial points (vertical motion: brows, lids,
@@ -18,9 +18,9 @@ Cost: a crop per face and frame and one Farneback on 64x64 per face at up to 15 
 release's flow (30 Hz, 3 iterations: 1.2 ms a frame inside a replay on one x86 core, 0.65 ms in
 a tight loop). Retrained on these channels, the model spots as well on the development set
 (single models: F1 0.608 and 0.598 over two seeds against 0.609 for the 30 Hz model trained
-the same way; the shipped three members 0.635; models/MODEL_CARD.md); without retraining, 15
-Hz had cost F1 0.597 -> 0.577. The second
-iteration alone changes the channels by at most 0.03 units (correlation 0.99996).
+the same way; the shipped three members 0.635; models/MODEL_CARD.md); without retraining, 15 Hz
+had cost F1 0.597 -> 0.577. The second iteration alone changes the channels by at most 0.03
+units (correlation 0.99996).
 """
 
 from __future__ import annotations
