@@ -134,8 +134,13 @@ class Flavour:
             )
             (self.ch.root / "tmp/qemu7-constraints.txt").write_text(QEMU7_CONSTRAINTS)
             pin = " -c /tmp/qemu7-constraints.txt"
+        # The flavours run side by side: pip builds the wheel inside the tree it installs from
+        # (build/, *.egg-info), so two builds in one tree collide ("File exists: build/bdist...").
+        # Each flavour builds from its own copy of the sources.
+        build = f"/tmp/microslip-build-{self.name}"
         self.ch.sh(
-            f"cd {PI_SRC} && python3 -m venv --system-site-packages {venv} && "
+            f"rm -rf {build} && cp -a {PI_SRC} {build} && cd {build} && "
+            f"python3 -m venv --system-site-packages {venv} && "
             f"{venv}/bin/pip install{pin} '.[{extra}]'",
             self.out,
         )
