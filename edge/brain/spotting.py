@@ -31,7 +31,14 @@ from edge.brain.au_geometry import PROTOTYPES
 from edge.brain.episodes import LongExpressions, Span, share
 from edge.brain.flow import FLOW_NAMES
 from edge.brain.resample import GridResampler
-from edge.brain.slips import EventContext, Scored, build_event, not_an_expression
+from edge.brain.slips import (
+    SHOWN_RULE,
+    EventContext,
+    Scored,
+    build_event,
+    emotion_shown,
+    not_an_expression,
+)
 from edge.errors import ModelError
 from edge.events import EMOTIONS, MICRO_MAX_MS, ModelRef, SlipEvent
 from edge.types import AUFrame
@@ -251,8 +258,13 @@ class Spotter:
             frames = hist[lo : hi + 1]
             if len(frames) >= self.min_frames:
                 ev, _ = self._built(track_id, tr, frames)
-                if ev.type == "macro":
-                    out.append(ev)
+                if ev.type != "macro":
+                    continue
+                if SHOWN_RULE and not emotion_shown(ev):
+                    # fer's long reading alone (a resting face it misreads) is not an expression
+                    self.rejected["emotion_not_shown"] += 1
+                    continue
+                out.append(ev)
         return out
 
     # -- internals -------------------------------------------------------------------------
