@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import dataclasses
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 
 from edge.brain.au_evidence import AUListing, default_calibration
 from edge.brain.features import FEATURE_NAMES, FeatureExtractor
-from edge.brain.slips import not_an_expression
+from edge.brain.slips import emotion_shown, not_an_expression
 from edge.brain.spotting import Spotter
 from edge.events import EMOTIONS, event_to_dict, validate
 from edge.types import AUFrame, Face, FaceFrame
@@ -262,3 +263,20 @@ def test_an_interval_where_no_action_moved_or_only_the_lids_is_not_an_expression
     assert not_an_expression(ev, _listing({"AU7_R": 6.0, "AU7_L": 2.5})) is None
     assert not_an_expression(ev, _listing({"AU12_L": 6.0})) is None  # a smirk: contempt
     assert not_an_expression(ev, _listing({"AU4_R": 6.0, "AU15_R": 5.0})) is None
+
+
+def test_an_event_whose_emotion_does_not_show_in_its_action_units_is_not_reported() -> None:
+    fear = dataclasses.replace(make_event(0), emotion="fear")
+    # a brief slip: one listed AU of the prototype is enough, but not the mouth opening alone
+    assert emotion_shown(dataclasses.replace(fear, action_units=(("AU1_L", 0.4),)))
+    assert not emotion_shown(dataclasses.replace(fear, action_units=(("AU26", 0.8),)))
+    assert not emotion_shown(dataclasses.replace(fear, action_units=(("AU25", 0.5), ("AU26", 0.8))))
+    assert not emotion_shown(dataclasses.replace(fear, action_units=(("AU12_L", 0.9),)))
+    # a long expression must show a tenth of its prototype
+    sad = dataclasses.replace(make_event(0), emotion="sadness", type="macro")
+    assert not emotion_shown(dataclasses.replace(sad, intensity=0.05))
+    assert emotion_shown(dataclasses.replace(sad, intensity=0.2))
+    moved = _listing({"AU12_L": 6.0, "AU6_L": 5.0})
+    smile_named_fear = dataclasses.replace(fear, action_units=(("AU12_L", 0.5), ("AU6_L", 0.5)))
+    assert not_an_expression(smile_named_fear, moved) == "emotion_not_shown"
+    assert not_an_expression(make_event(0), moved) is None  # the same AUs named happiness

