@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
-import dataclasses
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
