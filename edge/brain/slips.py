@@ -157,9 +157,14 @@ def not_an_expression(ev: SlipEvent, listing: AUListing) -> str | None:
         return "blink_only"
     if TWITCH_RULE and _one_sided_twitch(moved, listing):
         return "one_sided_twitch"
-    if SHOWN_RULE and not emotion_shown(ev):
+    if not_shown(ev):
         return "emotion_not_shown"
     return None
+
+
+def not_shown(ev: SlipEvent) -> bool:
+    """The emotion-shown rule (switchable, ``SHOWN_RULE``) turns this event away."""
+    return SHOWN_RULE and not emotion_shown(ev)
 
 
 def emotion_shown(ev: SlipEvent) -> bool:

@@ -31,14 +31,7 @@ from edge.brain.au_geometry import PROTOTYPES
 from edge.brain.episodes import LongExpressions, Span, share
 from edge.brain.flow import FLOW_NAMES
 from edge.brain.resample import GridResampler
-from edge.brain.slips import (
-    SHOWN_RULE,
-    EventContext,
-    Scored,
-    build_event,
-    emotion_shown,
-    not_an_expression,
-)
+from edge.brain.slips import EventContext, Scored, build_event, not_an_expression, not_shown
 from edge.errors import ModelError
 from edge.events import EMOTIONS, MICRO_MAX_MS, ModelRef, SlipEvent
 from edge.types import AUFrame
@@ -48,8 +41,7 @@ log = logging.getLogger(__name__)
 F32 = npt.NDArray[np.float32]
 MAX_EVENT_S = 6.0  # longer than any macro-expression: cut and emitted as macro
 LOW_RATE_HZ = 20.0
-# The neutral baseline of a new track is not settled yet: no slip may start this early.
-SETTLE_S = 0.4
+SETTLE_S = 0.4  # a new track's neutral baseline is not settled: no slip may start this early
 
 
 def default_model_path() -> Path:
@@ -258,13 +250,10 @@ class Spotter:
             frames = hist[lo : hi + 1]
             if len(frames) >= self.min_frames:
                 ev, _ = self._built(track_id, tr, frames)
-                if ev.type != "macro":
-                    continue
-                if SHOWN_RULE and not emotion_shown(ev):
-                    # fer's long reading alone (a resting face it misreads) is not an expression
+                if ev.type == "macro" and not_shown(ev):  # a resting face fer misreads
                     self.rejected["emotion_not_shown"] += 1
-                    continue
-                out.append(ev)
+                elif ev.type == "macro":
+                    out.append(ev)
         return out
 
     # -- internals -------------------------------------------------------------------------
