@@ -16,16 +16,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import numpy.typing as npt
 
-from edge.brain.au_evidence import (
-    FULL_STRENGTH,
-    LATERAL_RATIO,
-    MIN_STRENGTH,
-    AUListing,
-    describe,
-    list_aus,
-)
+from edge.brain.au_evidence import LATERAL_RATIO, MIN_STRENGTH, AUListing, describe, list_aus
 from edge.brain.au_geometry import PROTOTYPES
-from edge.brain.episodes import LongExpressions
+from edge.brain.episodes import MIN_DIFFERENT_INTENSITY, LongExpressions
 from edge.brain.fusion import fuse, prototype_evidence
 from edge.events import EMOTIONS, MICRO_MAX_MS, Evidence, ModelRef, SlipEvent
 
@@ -51,7 +44,7 @@ TWITCH_RULE = True
 # twitches reported 10 -> 6 of 108, blinks 3 -> 0, F1 0.650 -> 0.600 (recall 0.59 -> 0.47:
 # weak slips that only the flow channels see are no longer reported; models/MODEL_CARD.md).
 SHOWN_RULE = True
-MIN_LONG_INTENSITY = MIN_STRENGTH / FULL_STRENGTH
+MIN_LONG_INTENSITY = MIN_DIFFERENT_INTENSITY  # one bar, defined in edge.brain.episodes
 # Lips parting and the jaw dropping are what talking and breathing do all the time: alone they
 # name no emotion (EMFACS lists them only with the brows and lids of surprise and fear). On
 # franck.mp4 they were the only fear or surprise AUs of 2 of the 5 slips left in conversation;
