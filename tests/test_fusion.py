@@ -53,6 +53,19 @@ def test_a_long_expression_is_decided_by_absolute_appearance() -> None:
     assert long.emotion == "sadness" and long.confidence > 1 / 7
 
 
+def test_a_long_expression_counts_against_how_the_face_looked_before() -> None:
+    # a smiling photograph: fer reads happy before and during a long sad expression, sad rises
+    app = AppearanceWindow(fer(happy=0.9, sad=0.01), np.stack([fer(happy=0.85, sad=0.1)] * 30),
+                           None)  # fmt: skip
+    temporal = np.array([0.2, 0.5, 0.06, 0.06, 0.06, 0.06, 0.06], np.float32)
+    au = prototype_evidence([("AU1_L", 1.0), ("AU1_R", 1.0), ("AU15_L", 0.8), ("AU15_R", 0.8)])
+    assert fuse(temporal, au, app, 3000.0).emotion == "sadness"
+    # an appearance episode's own pieces, and a face with no earlier reading, count as seen
+    assert fuse(temporal, au, app, 3000.0, relative_long=False).emotion == "happiness"
+    arrived = dataclasses.replace(app, pre=None)
+    assert fuse(temporal, au, arrived, 3000.0).emotion == "happiness"
+
+
 def test_a_held_expression_counts_more_the_longer_it_is_seen() -> None:
     app = AppearanceWindow(None, np.stack([fer(sad=0.9)] * 30), None)
     temporal = np.array([0.97, 0.005, 0.005, 0.005, 0.005, 0.005, 0.005], np.float32)
@@ -161,6 +174,30 @@ def test_a_face_that_only_looks_sad_is_not_a_long_expression() -> None:
         assert spans == []
         released += r
     assert released == [slip]
+
+
+def test_another_long_expression_on_a_resting_look_is_its_own() -> None:
+    moving = {"now": False}
+    long = LongExpressions(activity=lambda lo, hi: 1.0 if moving["now"] else 0.0)
+    _feed(long, fer(happy=0.9), 0.0, 2.0)  # a face that looks happy at rest
+    moving["now"] = True  # then it moves: a long sad expression fer does not see
+    _feed(long, fer(happy=0.9), 2.0, 3.0)
+    sad = _slip("macro", "sadness", 2.0, 4.5)
+    assert long.offer(sad) == [sad]  # not absorbed into a "long happiness"
+    brief = _slip("micro", "disgust", 5.0, 5.3)
+    _feed(long, fer(happy=0.9), 3.0, 6.0)
+    assert long.offer(brief) == []  # held while the episode might still prove long
+    spans, released = long.close()
+    assert spans == [] and released == [brief] and long.absorbed == 0
+    # the same look that then laughs: the long expression is its own emotion's, as before
+    moving["now"] = False
+    laugh = LongExpressions(activity=lambda lo, hi: 1.0 if moving["now"] else 0.0)
+    _feed(laugh, fer(happy=0.9), 0.0, 2.0)
+    moving["now"] = True
+    _feed(laugh, fer(happy=0.95), 2.0, 3.0)
+    assert laugh.offer(_slip("macro", "happiness", 2.0, 2.9)) == []
+    spans, _ = laugh.close()
+    assert [s.emotion for s in spans] == ["happiness"]
 
 
 def test_a_brief_run_releases_the_held_slips() -> None:

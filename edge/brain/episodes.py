@@ -16,7 +16,12 @@ Crying and laughing are activity: an episode is confirmed only if the temporal m
 face move (slip probability at or above its leave threshold) on at least ``ACTIVE_SHARE`` of
 its frames. A face that merely *looks* sad or happy at rest (a resting face fer misreads, a
 smiling photo) is a resting appearance: nothing is reported for it and the slips on it are
-kept, until it starts to move.
+kept, until it starts to move. When it does, a long expression the temporal model names with
+another emotion is that expression, not the resting look's: it is reported as itself and does
+not confirm the episode (a face that smiles at rest and then looks sad for 3 s; the development
+faces with the strongest expressions: long-expression hits 3 -> 9 of 14). Without a resting
+phase (crying from the first frame) the episode's emotion still names the long expression
+unless fer also saw the other emotion rise, as for a brief slip.
 """
 
 from __future__ import annotations
@@ -67,6 +72,11 @@ def _mostly_inside(ev: SlipEvent, lo: int, hi: int) -> bool:
     return inside >= 0.5 * max(ev.offset_ns - ev.onset_ns, 1)
 
 
+def _same(ev: SlipEvent, fer: int) -> bool:
+    """The slip names the episode's emotion."""
+    return ev.emotion == EMOTIONS[FER_INDEX.index(fer)]
+
+
 @dataclass(frozen=True, slots=True)
 class Span:
     """A confirmed episode to report as one macro expression."""
@@ -89,6 +99,7 @@ class _Episode:
     misses: int = 0
     confirmed: bool = False
     resting: bool = False  # long but static: an appearance at rest, not an expression
+    rested: bool = False  # was resting once: the face's resting look, whatever moves it later
     macro_seen: bool = False  # the temporal model found a long expression inside it
 
 
@@ -151,7 +162,7 @@ class LongExpressions:
         if self.activity(lo, t_ns) >= ACTIVE_SHARE:
             ep.confirmed, ep.resting, ep.start_ns = True, False, lo
             return self._decide_held(ep) if ep.macro_seen else []
-        ep.resting = True  # checked again at every reading: it may start to move
+        ep.resting = ep.rested = True  # checked again at every reading: it may start to move
         held, self._held = self._held, []
         return held
 
@@ -169,6 +180,8 @@ class LongExpressions:
                 and not _mostly_inside(ev, ep.start_ns, ep.last_ns)
             ):
                 return [ev]  # a brief slip mostly before or after the supported stretch
+            if ev.type == "macro" and ep.confirmed and self._other_long(ev, ep):
+                return [ev]  # another long expression on a face that looked this way
             if ev.type == "macro" and ep.confirmed:
                 ep.macro_seen = True  # appearance gives it its extent and emotion: absorbed
                 return self._decide(ev, ep.fer, ep.start_ns, ev.offset_ns) + self._decide_held(ep)
@@ -197,6 +210,9 @@ class LongExpressions:
         held, self._held = self._held, []
         out: list[SlipEvent] = []
         for ev in held:
+            if ev.type == "macro" and self._other_long(ev, ep):
+                out.append(ev)
+                continue
             if ev.type == "macro":
                 ep.macro_seen = True
             out += self._decide(ev, ep.fer, ep.start_ns, ev.offset_ns)
@@ -217,6 +233,13 @@ class LongExpressions:
             FER_LABELS[fer],
         )
         return []
+
+    def _other_long(self, ev: SlipEvent, ep: _Episode) -> bool:
+        """A long expression of another emotion: on the face's resting look, or one that
+        appearance also saw rise."""
+        if _same(ev, ep.fer):
+            return False
+        return ep.rested or self._clearly_different(ev, ep.start_ns, ev.offset_ns)
 
     def _clearly_different(self, ev: SlipEvent, lo: int, hi: int) -> bool:
         if ev.intensity < MIN_DIFFERENT_INTENSITY:

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from functools import lru_cache
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -110,8 +111,10 @@ def region_flow(before: U8, after: U8) -> F32:
     """The ``FLOW_NAMES`` channels between two aligned 64x64 grey crops."""
     import cv2
 
-    # OpenCV's stubs do not admit flow=None (allocate the output), which the function accepts
-    fl = np.asarray(cv2.calcOpticalFlowFarneback(before, after, None, *_FARNEBACK))  # type: ignore[call-overload]
+    # OpenCV < 5's stubs do not admit flow=None (allocate the output), which the function
+    # accepts: cast, so both stub generations type-check
+    flow = cv2.calcOpticalFlowFarneback(before, after, cast(Any, None), *_FARNEBACK)
+    fl = np.asarray(flow, np.float32)
     idx, starts, sizes, comp = _gather()
     g = _centre_median(fl)
     means = np.add.reduceat(fl.reshape(-1)[idx], starts) / sizes

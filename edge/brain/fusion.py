@@ -6,8 +6,10 @@ experts), then divided by a temperature:
 - temporal: log of the micro-event model's calibrated emotion probabilities;
 - appearance: log ratio of the fer classifier's probability during the expression to the same
   track's pre-onset readings (a subtle slip looks mostly neutral in absolute terms, so the
-  *change* carries the signal). The longer the expression, the more the absolute probability
-  counts: crying or laughing for seconds is plainly visible (``LONG_MS``). fer has no contempt:
+  *change* carries the signal). The longer the expression, the more the mean reading
+  counts: crying or laughing for seconds is plainly visible (``LONG_MS``); against the
+  pre-onset readings where there are some, so a face that looked happy before does not make a
+  long sad expression happiness. fer has no contempt:
   contempt gets the larger of the mean and happiness' evidence, so appearance never separates
   it from happiness and it stays geometric;
 - au: how much of each EMFACS prototype (``PROTOTYPES``) rose at the apex, contempt from the
@@ -161,8 +163,18 @@ def held(duration_ms: float) -> float:
     return max(1.0, duration_ms / LONG_MS[1])
 
 
-def appearance_evidence(app: AppearanceWindow, duration_ms: float) -> F32 | None:
-    """Per emotion log evidence from the appearance window (contempt: the mean of the rest)."""
+def appearance_evidence(
+    app: AppearanceWindow, duration_ms: float, relative_long: bool = True
+) -> F32 | None:
+    """Per emotion log evidence from the appearance window (contempt: the mean of the rest).
+
+    A long expression's mean reading counts against the pre-onset readings when there are
+    some (``relative_long``): a face that looked happy before a long sad expression (a smiling
+    photograph, a resting face fer misreads) is not happy because it still looks so. Without
+    pre-onset readings (a face that arrives mid-expression), and for appearance episodes
+    (``relative_long=False``: their onset is where fer started to see the emotion, their later
+    pieces follow the same expression), the mean reading counts as it is.
+    """
     if app.during is None:
         return None
     during = app.during
@@ -174,6 +186,8 @@ def appearance_evidence(app: AppearanceWindow, duration_ms: float) -> F32 | None
     else:  # no pre-onset reading (a new track): the absolute reading, at half weight
         change = 0.5 * np.log(apex + EPS)
     absolute = np.log(mean + EPS)
+    if relative_long and app.pre is not None:
+        absolute = np.clip(absolute - np.log(app.pre + EPS), -CLIP, CLIP)
     w = long_share(duration_ms)
     ev = np.clip(change[_FER_IDX], -CLIP, CLIP), absolute[_FER_IDX]
     out = np.where(_KNOWN, (1.0 - w) * ev[0], 0.0).astype(np.float32)
@@ -192,6 +206,7 @@ def fuse(
     app: AppearanceWindow | None,
     duration_ms: float,
     weights: Weights = DEFAULT_WEIGHTS,
+    relative_long: bool = True,
 ) -> Fused:
     """Combine the channels into calibrated probabilities over EMOTIONS."""
     w = long_share(duration_ms)
@@ -203,7 +218,7 @@ def fuse(
         logit += weights.au * au
         channels.append("au")
     fallback: str | None = "no_pixels" if app is None else app.reason
-    ev = appearance_evidence(app, duration_ms) if app is not None else None
+    ev = appearance_evidence(app, duration_ms, relative_long) if app is not None else None
     if ev is not None:
         logit += weights.appearance * ev[0] + weights.appearance_long * held(duration_ms) * ev[1]
         channels.append("appearance")

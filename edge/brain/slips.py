@@ -83,9 +83,10 @@ def build_event(
     history: Iterable[Scored],
     long: LongExpressions,
     last_t: int,
+    episode: bool = False,
 ) -> tuple[SlipEvent, AUListing]:
     """The event of ``frames`` (onset to offset) and the AU rises it rests on; ``history``
-    supplies the pre-onset frames."""
+    supplies the pre-onset frames; ``episode``: the frames are an appearance episode's."""
     p = np.array([f.p for f in frames], np.float32)
     probs = np.stack([f.emo for f in frames])
     temporal = (probs * p[:, None]).sum(0) / max(float(p.sum()), 1e-9)
@@ -96,7 +97,8 @@ def build_event(
     # the AUs that clearly rose (the listing does not depend on the emotion asked about)
     listing = list_aus(ctx.names, xs, pre_x)
     au = prototype_evidence(listing.action_units)
-    fused = fuse(temporal, au, long.window(onset, offset), (offset - onset) / 1e6)
+    app = long.window(onset, offset)
+    fused = fuse(temporal, au, app, (offset - onset) / 1e6, relative_long=not episode)
     emotion, scores = fused.emotion, fused.scores
     models = (ctx.model_ref, ctx.appearance_ref) if fused.fallback is None else (ctx.model_ref,)
     proto = ctx.proto_idx.get(emotion) or list(range(len(ctx.names)))

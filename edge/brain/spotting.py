@@ -249,7 +249,7 @@ class Spotter:
                 lo -= 1
             frames = hist[lo : hi + 1]
             if len(frames) >= self.min_frames:
-                ev, _ = self._built(track_id, tr, frames)
+                ev, _ = self._built(track_id, tr, frames, episode=True)
                 if ev.type == "macro" and not_shown(ev):  # a resting face fer misreads
                     self.rejected["emotion_not_shown"] += 1
                 elif ev.type == "macro":
@@ -384,10 +384,10 @@ class Spotter:
         return []
 
     def _built(
-        self, track_id: int, tr: _Track, frames: list[Scored]
+        self, track_id: int, tr: _Track, frames: list[Scored], episode: bool = False
     ) -> tuple[SlipEvent, AUListing]:
         assert self._ctx is not None  # set with the feature names by the first push
-        return build_event(self._ctx, track_id, frames, tr.history, tr.long, tr.last_t)
+        return build_event(self._ctx, track_id, frames, tr.history, tr.long, tr.last_t, episode)
 
     def _expression(self, track_id: int, tr: _Track, frames: list[Scored]) -> list[SlipEvent]:
         """The event of a spotted interval, unless no facial action moved in it."""
