@@ -18,8 +18,9 @@ its frames. A face that merely *looks* sad or happy at rest (a resting face fer 
 smiling photo) is a resting appearance: nothing is reported for it and the slips on it are
 kept, until it starts to move. When it does, a long expression the temporal model names with
 another emotion is that expression, not the resting look's: it is reported as itself and does
-not confirm the episode (a face that smiles at rest and then looks sad for 3 s; the development
-faces with the strongest expressions: long-expression hits 3 -> 9 of 14). Without a resting
+not confirm the episode (a face that smiles at rest and then looks sad for 3 s; development
+faces at full strength: long-expression hits 3 -> 5 of 14, 9 with the fusion's pre-onset
+reference for long expressions, ``edge.brain.fusion``). Without a resting
 phase (crying from the first frame) the episode's emotion still names the long expression
 unless fer also saw the other emotion rise, as for a brief slip.
 """
