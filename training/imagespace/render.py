@@ -64,8 +64,9 @@ def pose_per_degree() -> dict[str, np.ndarray]:
 
     Known defect (models/MODEL_CARD.md, Limits): py-feat's yaw column is mostly image-plane
     shift, which ``normalise`` removes, so the measured yaw is tiny and "one degree" of yaw
-    comes out at ~40 px (0.55 IOD) of warp at its largest (pitch ~2 px): turns of a few degrees smear the
-    face. Fixing it changes every cache and held-out clip: do it with a retrain.
+    comes out at ~40 px (0.55 IOD) of warp at its largest (pitch ~2 px): turns of a few
+    degrees smear the face. Fixing it changes every cache and held-out clip: do it with a
+    retrain.
     """
     if not _POSE:
         canon = canonical_face()
