@@ -108,8 +108,7 @@ class Recorder:
         self, temporal, au, app, duration_ms, weights=fusion.DEFAULT_WEIGHTS, relative_long=True
     ):
         out = fusion.fuse(temporal, au, app, duration_ms, weights, relative_long)
-        rows = (temporal, au, app, duration_ms, fusion.DEFAULT_WEIGHTS, relative_long)
-        self.inputs[_key(out.scores)] = rows
+        self.inputs[_key(out.scores)] = (temporal, au, app, duration_ms, relative_long)
         return out
 
 
@@ -119,7 +118,7 @@ def _key(scores: object) -> tuple[float, ...]:
 
 def evaluate(w: fusion.Weights, rows: list[tuple[tuple[object, ...], int]]) -> tuple[float, ...]:
     """NLL of the true emotion, accuracy and ECE of ``confidence`` under weights ``w``."""
-    p = np.stack([fusion.fuse(*inp[:4], w, inp[5]).scores for inp, _ in rows])  # type: ignore[arg-type]
+    p = np.stack([fusion.fuse(*inp[:4], w, inp[4]).scores for inp, _ in rows])  # type: ignore[arg-type]
     y = np.array([k for _, k in rows])
     nll = float(-np.log(np.clip(p[np.arange(len(y)), y], 1e-9, 1.0)).mean())
     ece = calibration_error(

@@ -221,8 +221,7 @@ class LongExpressions:
 
     def _decide(self, ev: SlipEvent, fer: int, lo: int, hi: int) -> list[SlipEvent]:
         """Keep a slip inside a long expression only if it is clearly another, brief one."""
-        other = ev.emotion != EMOTIONS[FER_INDEX.index(fer)]
-        if ev.type == "micro" and other and self._clearly_different(ev, lo, hi):
+        if ev.type == "micro" and not _same(ev, fer) and self._clearly_different(ev, lo, hi):
             return [ev]
         self.absorbed += 1
         log.info(

@@ -97,8 +97,8 @@ def build_event(
     # the AUs that clearly rose (the listing does not depend on the emotion asked about)
     listing = list_aus(ctx.names, xs, pre_x)
     au = prototype_evidence(listing.action_units)
-    app = long.window(onset, offset)
-    fused = fuse(temporal, au, app, (offset - onset) / 1e6, relative_long=not episode)
+    dur_ms = (offset - onset) / 1e6
+    fused = fuse(temporal, au, long.window(onset, offset), dur_ms, relative_long=not episode)
     emotion, scores = fused.emotion, fused.scores
     models = (ctx.model_ref, ctx.appearance_ref) if fused.fallback is None else (ctx.model_ref,)
     proto = ctx.proto_idx.get(emotion) or list(range(len(ctx.names)))
@@ -108,7 +108,7 @@ def build_event(
     aus = describe(listing, emotion)
     lag = timedelta(microseconds=(last_t - apex) / 1e3)
     wall = (ctx.clock() - lag).astimezone(timezone.utc)
-    kind = "micro" if (offset - onset) / 1e6 <= MICRO_MAX_MS else "macro"
+    kind = "micro" if dur_ms <= MICRO_MAX_MS else "macro"
     event = SlipEvent(
         id=uuid.uuid4().hex,
         device=ctx.device_id,
