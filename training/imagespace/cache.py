@@ -28,7 +28,7 @@ from training.imagespace.script import RenderConfig, Script, make_script
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 CACHE_ROOT = ROOT / "build" / "imagespace"
-CODE_VERSION = 5  # bump when rendering changes in a way the settings do not show
+CODE_VERSION = 6  # bump when rendering changes in a way the settings do not show
 TRAIN_N = 320  # sequences per seed of the training render (`make train`)
 TRAIN_SEEDS = (11, 12)
 

@@ -171,17 +171,3 @@ def basis(source: str) -> dict[str, np.ndarray]:
     if source == "pls":
         return pls_basis()
     raise ValueError(f"unknown displacement source {source!r}")
-
-
-@lru_cache(maxsize=1)
-def pls_pose() -> dict[str, np.ndarray]:
-    """py-feat's pose columns (per degree) on the 468 points, canonical units: yaw, pitch."""
-    z = load_pls_npz()
-    cols = [str(c) for c in z["input_columns"]]
-    mean = z["mean_aligned_mesh"].astype(np.float64)
-    iod = float(np.linalg.norm(mean[263] - mean[33]))
-    out = {}
-    for name, key in (("yaw", "Yaw"), ("pitch", "Pitch")):
-        v = z["coef"][cols.index(key)].astype(np.float64)
-        out[name] = np.stack([v[:478], -v[478:956], -v[956:]], 1)[:468] / iod
-    return out

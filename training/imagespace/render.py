@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from edge.brain.au_geometry import canonical_face, fit_similarity, normalise
-from training.imagespace.displacements import basis, pls_pose
+from training.imagespace.displacements import basis
 from training.imagespace.faces import WORK_IOD, WORK_SIZE, SourceFace
 from training.imagespace.script import Script
 from training.imagespace.warp import WarpGrid, apply_field
@@ -59,23 +59,33 @@ class Rig:
 _POSE: dict[str, np.ndarray] = {}
 
 
-def pose_per_degree() -> dict[str, np.ndarray]:
-    """py-feat's yaw/pitch displacements scaled to one degree of our measured head pose.
+def _rotation(axis: str, deg: float) -> np.ndarray:
+    """Rotation matrix about the canonical y (yaw) or x (pitch) axis."""
+    t = np.radians(deg)
+    c, s = np.cos(t), np.sin(t)
+    if axis == "yaw":
+        return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
-    Known defect (models/MODEL_CARD.md, Limits): py-feat's yaw column is mostly image-plane
-    shift, which ``normalise`` removes, so the measured yaw is tiny and "one degree" of yaw
-    comes out at ~40 px (0.55 IOD) of warp at its largest (pitch ~2 px): turns of a few
-    degrees smear the face. Fixing it changes every cache and held-out clip: do it with a
-    retrain.
+
+def pose_per_degree() -> dict[str, np.ndarray]:
+    """The 2-D image motion of the canonical face turned by one degree (yaw, pitch).
+
+    A true rotation of the canonical mesh, of which the warp can show only the in-plane part
+    (yaw: dx = x (cos t - 1) + z sin t; pitch likewise in y). The sign is chosen so that
+    ``normalise`` reads a positive angle for a positive curve. An earlier version scaled
+    py-feat's pose columns, mostly image-plane shift, to the tiny yaw ``normalise`` read
+    from them: "one degree" was ~0.55 IOD of warp and the rendered turns smeared the face.
     """
     if not _POSE:
         canon = canonical_face()
-        for i, (name, d) in enumerate(pls_pose().items()):
-            eps = 0.05 / float(np.abs(d[:, :2]).max())
-            moved = canon + eps * d
-            moved[:, 2] = canon[:, 2]  # rendered as a 2-D warp: depth is not seen
-            deg = normalise(moved)[1][i]
-            _POSE[name] = d * (eps / deg if abs(deg) > 1e-6 else 0.0)
+        for i, axis in enumerate(("yaw", "pitch")):
+            moved = canon @ _rotation(axis, 1.0).T
+            sign = 1.0 if normalise(moved)[1][i] > 0 else -1.0
+            moved = canon @ _rotation(axis, sign).T
+            d = moved - canon
+            d[:, 2] = 0.0  # rendered as a 2-D warp: depth is not seen
+            _POSE[axis] = d
     return _POSE
 
 
