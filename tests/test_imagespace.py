@@ -97,3 +97,20 @@ def test_heldout_annotation_is_valid() -> None:
         expr = [s for s in ann.segments if s.is_expression]
         assert len(expr) == len(script.events)
         assert all(s.emotion is not None for s in expr)
+
+
+@pytest.mark.parametrize("axis", ["yaw", "pitch"])
+def test_a_rendered_head_turn_is_a_true_rotation_of_its_size(axis: str) -> None:
+    from edge.brain.au_geometry import normalise
+    from training.imagespace.render import _rotation, pose_per_degree
+
+    c = canonical_face()
+    d = pose_per_degree()[axis]
+    # a real 1 degree turn moves no point by more than ~0.013 IOD (nose tip depth ~0.7 IOD)
+    assert 0.005 < np.abs(d).max() < 0.015
+    # 10 "degrees" of the warp, given the depth that real 10 degree turn would have, read back
+    # as 10 degrees by the pose measure
+    sign = 1.0 if np.allclose(d[:, :2], (c @ _rotation(axis, 1.0).T - c)[:, :2]) else -1.0
+    moved = c + 10.0 * d
+    moved[:, 2] = (c @ _rotation(axis, 10.0 * sign).T)[:, 2]
+    assert normalise(moved)[1][("yaw", "pitch").index(axis)] == pytest.approx(10.0, abs=0.5)
