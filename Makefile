@@ -58,7 +58,7 @@ eval-real: $(VENV)/.installed
 	mkdir -p build && $(PY) tools/eval_real.py --json build/eval-real.json
 
 # Train the micro-event model on generated + image-space data and export int8 TFLite (seeded;
-# the first render 15-40 min on 2 cores, cached after; training ~7 min: three members, flow included).
+# the first render 15-40 min on 2 cores, cached after; training ~20 min: six members, flow included).
 # tensorflow-cpu lives in its own venv so the runtime venv stays small.
 .venv-train/.installed: pyproject.toml
 	$(PYTHON) -m venv .venv-train

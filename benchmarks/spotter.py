@@ -1,6 +1,6 @@
 """Micro-event model, features and spotter timing on one core (run by hand, not in CI).
 
-    .venv/bin/python benchmarks/spotter.py [--core 0] [--runtime litert|tflite]
+    .venv/bin/python benchmarks/spotter.py [--core 0] [--runtime litert|tflite] [--model M]
 
 Prints the median and p99 of: one int8 model window (set input, invoke, read outputs); the
 features of one face (pose normalisation, AU proxies, baseline) on real landmarks; one
@@ -40,11 +40,12 @@ def main() -> None:
     ap.add_argument("--core", type=int, default=0)
     ap.add_argument("--runtime", default=None)
     ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--model", type=Path, default=None, help="a .tflite (default: packaged)")
     args = ap.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.core})
 
-    interp = Interpreter(default_model_path(), runtime=args.runtime, num_threads=1)
+    interp = Interpreter(args.model or default_model_path(), runtime=args.runtime, num_threads=1)
     rng = np.random.default_rng(0)
     win = rng.normal(0, 0.3, (1, 32, len(FEATURE_NAMES))).astype(np.float32)
     times = []
@@ -71,7 +72,7 @@ def main() -> None:
         cfg = GenConfig(fps_choices=(fps,), duration_s=(20.0, 20.0))
         seq = generate(np.random.default_rng(1), cfg)
         assert seq.native_t is not None and seq.native_x is not None
-        sp = Spotter("bench", runtime=args.runtime)
+        sp = Spotter("bench", args.model, runtime=args.runtime)
         times = []
         for t, x in zip(seq.native_t, seq.native_x, strict=True):
             f = AUFrame(int(t), 1, x, FEATURE_NAMES)

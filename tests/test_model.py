@@ -26,7 +26,7 @@ RUNTIMES = [
 
 def test_committed_model_is_small_and_packaged() -> None:
     committed = ROOT / "models" / "microevent.tflite"
-    assert committed.stat().st_size <= 300 * 1024  # three averaged members of ~80 KB
+    assert committed.stat().st_size <= 600 * 1024  # six averaged members of ~80 KB
     assert default_model_path().read_bytes() == committed.read_bytes()
     side = json.loads((ROOT / "models" / "microevent.json").read_text())
     assert side == json.loads(default_model_path().with_suffix(".json").read_text())

@@ -6,7 +6,7 @@ A small dilated temporal conv net (no recurrent layers: the int8 converter canno
 reads a 32-frame window of features at 30 fps and scores the frame ``LOOKAHEAD`` frames before
 the window's end: slip probability (an expression is under way) and 7 emotion logits. It is
 trained fully convolutionally on whole sequences (generated and image-space), then exported for
-one window. ``--members`` (3) such nets are trained with consecutive seeds on the same data and
+one window. ``--members`` (6) such nets are trained with consecutive seeds on the same data and
 exported as one model that averages their slip probabilities and emotion logits: single
 retrains differ by +-0.015 development F1 and in which real-clip fluctuations they call slips,
 their average less (models/MODEL_CARD.md).
@@ -281,7 +281,7 @@ def main() -> None:
     )
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument(
-        "--members", type=int, default=3, help="models trained with seeds seed.. and averaged"
+        "--members", type=int, default=6, help="models trained with seeds seed.. and averaged"
     )
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument(
