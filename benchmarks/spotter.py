@@ -21,7 +21,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from edge.brain.features import FEATURE_NAMES, FeatureExtractor  # noqa: E402
+from edge.brain.features import FEATURE_NAMES, FRAME_NAMES, FeatureExtractor  # noqa: E402
 from edge.brain.spotting import Spotter, default_model_path  # noqa: E402
 from edge.runtime.interpreter import Interpreter  # noqa: E402
 from edge.types import AUFrame, Face, FaceFrame  # noqa: E402
@@ -47,7 +47,7 @@ def main() -> None:
 
     interp = Interpreter(args.model or default_model_path(), runtime=args.runtime, num_threads=1)
     rng = np.random.default_rng(0)
-    win = rng.normal(0, 0.3, (1, 32, len(FEATURE_NAMES))).astype(np.float32)
+    win = rng.normal(0, 0.3, (1, 32, len(FRAME_NAMES))).astype(np.float32)  # AUs + flow
     times = []
     for _ in range(args.n):
         t0 = time.perf_counter()
