@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -56,9 +57,6 @@ class Rig:
         return self.fields[k]
 
 
-_POSE: dict[str, np.ndarray] = {}
-
-
 def _rotation(axis: str, deg: float) -> np.ndarray:
     """Rotation matrix about the canonical y (yaw) or x (pitch) axis."""
     t = np.radians(deg)
@@ -68,6 +66,7 @@ def _rotation(axis: str, deg: float) -> np.ndarray:
     return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
 
 
+@lru_cache(maxsize=1)
 def pose_per_degree() -> dict[str, np.ndarray]:
     """The 2-D image motion of the canonical face turned by one degree (yaw, pitch).
 
@@ -77,16 +76,16 @@ def pose_per_degree() -> dict[str, np.ndarray]:
     py-feat's pose columns, mostly image-plane shift, to the tiny yaw ``normalise`` read
     from them: "one degree" was ~0.55 IOD of warp and the rendered turns smeared the face.
     """
-    if not _POSE:
-        canon = canonical_face()
-        for i, axis in enumerate(("yaw", "pitch")):
-            moved = canon @ _rotation(axis, 1.0).T
-            sign = 1.0 if normalise(moved)[1][i] > 0 else -1.0
-            moved = canon @ _rotation(axis, sign).T
-            d = moved - canon
-            d[:, 2] = 0.0  # rendered as a 2-D warp: depth is not seen
-            _POSE[axis] = d
-    return _POSE
+    canon = canonical_face()
+    out = {}
+    for i, axis in enumerate(("yaw", "pitch")):
+        moved = canon @ _rotation(axis, 1.0).T
+        if normalise(moved)[1][i] <= 0:
+            moved = canon @ _rotation(axis, -1.0).T
+        d = moved - canon
+        d[:, 2] = 0.0  # rendered as a 2-D warp: depth is not seen
+        out[axis] = d
+    return out
 
 
 def _frame_index(i: int, n_src: int) -> int:
