@@ -280,3 +280,18 @@ def test_an_event_whose_emotion_does_not_show_in_its_action_units_is_not_reporte
     smile_named_fear = dataclasses.replace(fear, action_units=(("AU12_L", 0.5), ("AU6_L", 0.5)))
     assert not_an_expression(smile_named_fear, moved) == "emotion_not_shown"
     assert not_an_expression(make_event(0), moved) is None  # the same AUs named happiness
+
+
+def test_a_weak_slip_shows_its_emotion_by_a_prototype_au_risen_under_the_listing_bar() -> None:
+    fear = dataclasses.replace(make_event(0), emotion="fear", action_units=(("AU26", 0.8),))
+    # AU1 (fear's brow raise) rose 3x its jitter: under the listing bar, over the shown bar
+    assert emotion_shown(fear, _listing({"AU1_L": 3.0, "AU26": 6.0}))
+    assert not_an_expression(fear, _listing({"AU1_L": 3.0, "AU26": 6.0})) is None
+    # 2x is jitter; and the mouth opening of speech never shows an emotion, however far it rose
+    assert not emotion_shown(fear, _listing({"AU1_L": 2.0, "AU26": 6.0}))
+    assert not emotion_shown(fear, _listing({"AU26": 9.0, "AU25": 9.0}))
+    # a non-prototype AU risen under the bar does not show fear either
+    assert not emotion_shown(fear, _listing({"AU12_L": 3.0, "AU26": 6.0}))
+    # without the listing only listed AUs count; and an event that lists no AU shows nothing
+    assert not emotion_shown(fear)
+    assert not emotion_shown(dataclasses.replace(fear, action_units=()), _listing({"AU1_L": 3.0}))
