@@ -50,6 +50,13 @@ def test_talking_and_listening_are_not_emotion_slips(
     assert len(macros) <= 1 and not [e for e in macros if e.emotion == "sadness"], macros
 
 
+def test_every_event_says_which_actions_moved(
+    franck: tuple[list[SlipEvent], list[tuple[int, int]]],
+) -> None:
+    events, _ = franck
+    assert events and all(e.action_units for e in events), [e for e in events if not e.action_units]
+
+
 def test_his_smiles_are_happiness(
     franck: tuple[list[SlipEvent], list[tuple[int, int]]],
 ) -> None:
