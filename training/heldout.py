@@ -101,15 +101,25 @@ def annotation(name: str, s: Script, sha: str) -> dict:  # type: ignore[type-arg
     }
 
 
-def write_clip(out: Path, i: int, seed: int, cfg: RenderConfig, split: str) -> Path:
-    """Render clip ``i`` to ``out`` (mp4 + json); returns the clip path."""
-    from training.imagespace.faces import SPECS, face_by_name
-    from training.imagespace.render import Rig, render
+def clip_script(
+    i: int, seed: int, cfg: RenderConfig, split: str
+) -> tuple[Script, np.random.Generator]:
+    """Clip ``i``'s script and the generator it was drawn from (the renderer draws on), exactly
+    as ``write_clip`` makes them: ``training.strength_report`` re-makes them without rendering."""
+    from training.imagespace.faces import SPECS
 
     faces = [s.name for s in SPECS if s.split == split]
     rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
-    face = faces[i % len(faces)]
-    script = make_script(rng, cfg, face)
+    return make_script(rng, cfg, faces[i % len(faces)]), rng
+
+
+def write_clip(out: Path, i: int, seed: int, cfg: RenderConfig, split: str) -> Path:
+    """Render clip ``i`` to ``out`` (mp4 + json); returns the clip path."""
+    from training.imagespace.faces import face_by_name
+    from training.imagespace.render import Rig, render
+
+    script, rng = clip_script(i, seed, cfg, split)
+    face = script.face
     path = out / f"heldout_{i:03d}_{face}_{int(script.fps)}fps.mp4"
     rig = Rig.build(face_by_name(face))
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), script.fps, (480, 360))

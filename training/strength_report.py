@@ -64,23 +64,36 @@ def table(rows: Sequence[Expression], bins: Sequence[float] = STRENGTH_BINS) -> 
     return out
 
 
+def breakdown(rows: Sequence[Expression]) -> list[str]:
+    """Spotted and named-right shares by kind, face size and displacement source."""
+    groups = {
+        **{f"kind {k}": [r for r in rows if r.kind == k] for k in ("micro", "macro")},
+        **{f"iod {lo}-{hi} px": [r for r in rows if lo <= r.iod_px < hi]
+           for lo, hi in ((0, 40), (40, 60), (60, 80), (80, 1000))},
+        **{f"source {s}": [r for r in rows if r.source == s]
+           for s in sorted({r.source for r in rows})},
+    }  # fmt: skip
+    return [
+        f"{name}: n {len(sel)}, spotted {np.mean([r.spotted for r in sel]):.2f}, "
+        f"named right {np.mean([r.right for r in sel]):.2f}"
+        for name, sel in groups.items()
+        if sel
+    ]
+
+
 def collect(clip_dir: Path, obs_dir: Path, model: str | None = None) -> list[Expression]:
     """The true expressions of one observed held-out set with their strength and outcome."""
-    from training.heldout import FULL, HELDOUT
-    from training.imagespace.faces import SPECS
-    from training.imagespace.script import make_script
+    from training.heldout import FULL, HELDOUT, clip_script
     from training.offline_eval import au_frames, spot
 
     settings = json.loads((clip_dir / "settings.json").read_text())
     cfg = FULL if settings["cfg"] == repr(FULL) else HELDOUT
     if settings["cfg"] != repr(cfg):
         raise SystemExit(f"{clip_dir}: render settings are neither HELDOUT nor FULL")
-    faces = [s.name for s in SPECS if s.split == settings.get("split", "heldout")]
+    split = settings.get("split", "heldout")
     rows = []
     for npz in sorted(obs_dir.glob("*.npz")):
-        i = int(npz.stem.split("_")[1])
-        rng = np.random.default_rng(np.random.SeedSequence([settings["seed"], i]))
-        script = make_script(rng, cfg, faces[i % len(faces)])
+        script, _ = clip_script(int(npz.stem.split("_")[1]), settings["seed"], cfg, split)
         truth = [s for s in load_annotation(npz.with_suffix(".json")).segments if s.emotion]
         with np.load(npz) as f:
             z = {k: f[k] for k in f.files}
@@ -118,6 +131,7 @@ def main() -> None:
     print("|---" * (len(head) + 1) + "|")  # noqa: T201
     for cells in table(rows, bins):
         print("| " + " | ".join(cells) + " |")  # noqa: T201
+    print("\n" + "\n".join(breakdown(rows)))  # noqa: T201
 
 
 if __name__ == "__main__":
