@@ -10,9 +10,12 @@ import pytest
 
 from edge.brain.au_evidence import (
     FULL_STRENGTH,
+    MIN_STRENGTH,
+    MIN_STRENGTH_BRIEF,
     AUCalibration,
     au_evidence,
     default_calibration,
+    list_aus,
 )
 from edge.brain.au_geometry import AU_NAMES
 from edge.brain.features import FEATURE_NAMES, FeatureExtractor
@@ -122,6 +125,22 @@ def test_a_partial_prototype_is_not_full_intensity() -> None:
     peak = 3.0 * (unit_au("AU12_L") + unit_au("AU12_R"))  # strong AU12, no AU6
     ev = au_evidence(FEATURE_NAMES, slip(rng, peak), still(rng, 15), "happiness")
     assert ev.partial and ev.intensity == pytest.approx(0.5, abs=0.01)
+
+
+def test_a_brief_slip_lists_a_rise_between_the_two_strength_bars() -> None:
+    """A clear (z > 3.5) rise of 0.17 units: listed under the brief bar, not under the long one."""
+    assert MIN_STRENGTH_BRIEF < 0.17 < MIN_STRENGTH
+    # noiseless, so the rise is exact: the noise is the calibrated still jitter (AU12: 0.046)
+    shape = np.sin(np.linspace(0.0, np.pi, 10))[:, None].astype(np.float32)
+    frames = shape * 0.175 * (unit_au("AU12_L") + unit_au("AU12_R"))
+    pre = np.zeros((15, N), np.float32)
+    brief = list_aus(FEATURE_NAMES, frames, pre, min_strength=MIN_STRENGTH_BRIEF)
+    long = list_aus(FEATURE_NAMES, frames, pre)
+    rise = dict(zip(CAL.channels, brief.rise, strict=True))
+    assert all(MIN_STRENGTH_BRIEF <= rise[c] < MIN_STRENGTH for c in ("AU12_L", "AU12_R"))
+    assert {"AU12_L", "AU12_R"} <= set(dict(brief.action_units))
+    assert not any(n.startswith("AU12") for n, _ in long.action_units)
+    assert (brief.min_strength, long.min_strength) == (MIN_STRENGTH_BRIEF, MIN_STRENGTH)
 
 
 def test_pre_onset_noise_raises_the_bar() -> None:

@@ -13,7 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edge.brain.au_evidence import AUListing, default_calibration
+from edge.brain.au_evidence import (
+    MIN_STRENGTH,
+    MIN_STRENGTH_BRIEF,
+    AUListing,
+    default_calibration,
+)
 from edge.brain.features import FEATURE_NAMES, FeatureExtractor
 from edge.brain.slips import emotion_shown, not_an_expression
 from edge.brain.spotting import Spotter
@@ -295,3 +300,15 @@ def test_a_weak_slip_shows_its_emotion_by_a_prototype_au_risen_under_the_listing
     # without the listing only listed AUs count; and an event that lists no AU shows nothing
     assert not emotion_shown(fear)
     assert not emotion_shown(dataclasses.replace(fear, action_units=()), _listing({"AU1_L": 3.0}))
+
+
+def test_the_moved_and_shown_bars_follow_the_listing_strength_bar() -> None:
+    cal = default_calibration()
+    rise = np.array([0.17 if c in ("AU12_L", "AU12_R") else 0.0 for c in cal.channels])
+    z = np.where(rise > 0, 6.0, 0.5)
+    brief = AUListing((("AU12_L", 0.17), ("AU12_R", 0.17)), rise, cal, z, MIN_STRENGTH_BRIEF)
+    smile = make_event(0)  # happiness
+    assert not_an_expression(smile, brief) is None
+    # the same rises under a long expression's bar (MIN_STRENGTH) moved nothing
+    long = dataclasses.replace(brief, min_strength=MIN_STRENGTH)
+    assert not_an_expression(smile, long) == "no_action_unit"

@@ -16,7 +16,14 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import numpy.typing as npt
 
-from edge.brain.au_evidence import LATERAL_RATIO, MIN_STRENGTH, AUListing, describe, list_aus
+from edge.brain.au_evidence import (
+    LATERAL_RATIO,
+    MIN_STRENGTH,
+    MIN_STRENGTH_BRIEF,
+    AUListing,
+    describe,
+    list_aus,
+)
 from edge.brain.au_geometry import PROTOTYPES
 from edge.brain.episodes import MIN_DIFFERENT_INTENSITY, LongExpressions
 from edge.brain.fusion import fuse, prototype_evidence
@@ -53,14 +60,14 @@ OPENING_AUS = frozenset({"AU25", "AU26"})
 MOVED_Z = 3.0  # rise over still-face noise for an interval to count as facial action (chosen on
 # the development faces: 2.0-4.0 tried; 3.0 keeps false micro-slips under 1/min there)
 # A brief slip's emotion shows when one of its prototype AUs (not the opening) rose SHOWN_Z times
-# the still-face jitter and MIN_STRENGTH: softer than the listing (Z_MIN 3.5), because weak slips
-# that the model and the appearance channel name rightly often stay under it. The event must
-# still list some AU (what moved is always said). Until this release the prototype AU had to be
-# listed. Development sets (offline replay, this model): F1 0.585 -> 0.619 (40 weak clips),
-# 0.711 -> 0.720 (80), 0.905 -> 0.906 (60 full), false slips unchanged; franck.mp4 and the real
-# clips unchanged (3 slips outside his smiles). Without the listed-AU condition 0.612 / 0.737 /
-# 0.901 and 2 more false slips (one an event listing no AU); 2.0 or no bar put speech-mouth fears
-# and blink sadnesses into franck (3 -> 5 outside).
+# the still-face jitter and by the listing's strength bar: softer than the listing (Z_MIN 3.5),
+# because weak slips that the model and the appearance channel name rightly often stay under it. The
+# event must still list some AU (what moved is always said). Until the previous release the
+# prototype AU had to be listed. Development sets (offline replay, this model): F1 0.585 -> 0.619
+# (40 weak clips), 0.711 -> 0.720 (80), 0.905 -> 0.906 (60 full), false slips unchanged; franck.mp4
+# and the real clips unchanged (3 slips outside his smiles). Without the listed-AU condition 0.612 /
+# 0.737 / 0.901 and 2 more false slips (one an event listing no AU); 2.0 or no bar put speech-mouth
+# fears and blink sadnesses into franck (3 -> 5 outside).
 SHOWN_Z = 2.5
 
 
@@ -104,10 +111,11 @@ def build_event(
     onset, offset = frames[0].t_ns, frames[-1].t_ns
     pre = [h.x for h in history if h.t_ns < onset][-PRE_ONSET_FRAMES:]
     pre_x = np.stack(pre) if pre else xs[:0]
-    # the AUs that clearly rose (the listing does not depend on the emotion asked about)
-    listing = list_aus(ctx.names, xs, pre_x)
-    au = prototype_evidence(listing.action_units)
     dur_ms = (offset - onset) / 1e6
+    # the AUs that clearly rose (the listing does not depend on the emotion asked about)
+    bar = MIN_STRENGTH_BRIEF if dur_ms <= MICRO_MAX_MS else MIN_STRENGTH
+    listing = list_aus(ctx.names, xs, pre_x, min_strength=bar)
+    au = prototype_evidence(listing.action_units)
     fused = fuse(temporal, au, long.window(onset, offset), dur_ms, relative_long=not episode)
     emotion, scores = fused.emotion, fused.scores
     models = (ctx.model_ref, ctx.appearance_ref) if fused.fallback is None else (ctx.model_ref,)
@@ -154,7 +162,7 @@ def not_an_expression(ev: SlipEvent, listing: AUListing) -> str | None:
     moved = {
         c
         for c, r, k in zip(listing.cal.channels, listing.rise, listing.z, strict=True)
-        if k >= MOVED_Z and r >= MIN_STRENGTH
+        if k >= MOVED_Z and r >= listing.min_strength
     }
     if not moved:
         return "no_action_unit"
@@ -185,7 +193,7 @@ def emotion_shown(ev: SlipEvent, listing: AUListing | None = None) -> bool:
     if listing is None or not ev.action_units:
         return False
     return any(
-        c.split("_")[0] in telling and k >= SHOWN_Z and r >= MIN_STRENGTH
+        c.split("_")[0] in telling and k >= SHOWN_Z and r >= listing.min_strength
         for c, r, k in zip(listing.cal.channels, listing.rise, listing.z, strict=True)
     )
 
