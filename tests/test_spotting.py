@@ -287,6 +287,27 @@ def test_an_event_whose_emotion_does_not_show_in_its_action_units_is_not_reporte
     assert not_an_expression(make_event(0), moved) is None  # the same AUs named happiness
 
 
+def test_a_long_expression_shows_by_its_strongest_readable_prototype_au() -> None:
+    # both brows lowered ~0.5 units: anger's AU5, AU7 and AU23 barely move the mesh, so the
+    # share of the prototype shown (intensity) stays under the long-expression bar
+    anger = dataclasses.replace(make_event(0), emotion="anger", type="macro", intensity=0.07)
+    assert emotion_shown(
+        dataclasses.replace(anger, action_units=(("AU4_L", 0.55), ("AU4_R", 0.46)))
+    )
+    assert not emotion_shown(dataclasses.replace(anger, action_units=(("AU4_L", 0.3),)))
+    # the mouth opening and the dimpler (whose proxy follows it) are passed over; any other AU
+    # ahead of the prototype's is not
+    assert emotion_shown(dataclasses.replace(anger, action_units=(("AU26", 1.2), ("AU4_L", 0.5))))
+    assert emotion_shown(dataclasses.replace(anger, action_units=(("AU14_R", 3.0), ("AU4_L", 0.5))))
+    assert not emotion_shown(
+        dataclasses.replace(anger, action_units=(("AU24", 0.8), ("AU4_L", 0.5)))
+    )
+    # a leaky proxy leading (AU15 of sadness) does not show it, the inner brow raise does
+    sad = dataclasses.replace(anger, emotion="sadness")
+    assert not emotion_shown(dataclasses.replace(sad, action_units=(("AU15_R", 0.6),)))
+    assert emotion_shown(dataclasses.replace(sad, action_units=(("AU1_L", 0.6),)))
+
+
 def test_a_weak_slip_shows_its_emotion_by_a_prototype_au_risen_under_the_listing_bar() -> None:
     fear = dataclasses.replace(make_event(0), emotion="fear", action_units=(("AU26", 0.8),))
     # AU1 (fear's brow raise) rose 3x its jitter: under the listing bar, over the shown bar

