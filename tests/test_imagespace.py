@@ -114,3 +114,26 @@ def test_a_rendered_head_turn_is_a_true_rotation_of_its_size(axis: str) -> None:
     moved = c + 10.0 * d
     moved[:, 2] = (c @ _rotation(axis, 10.0 * sign).T)[:, 2]
     assert normalise(moved)[1][("yaw", "pitch").index(axis)] == pytest.approx(10.0, abs=0.5)
+
+
+def test_a_face_can_arrive_mid_expression() -> None:
+    from training.heldout import clip_script
+
+    for i in range(3):
+        script, _ = clip_script(i, 99, HELDOUT, "dev", arrive=True)
+        on, apex, off, _, kind = script.events[0]
+        assert (on, apex, kind) == (0.0, 0.0, "macro") and 1.8 <= off <= 5.0
+        # at its apex on the first frame, gone just after its offset
+        assert max(float(c[0]) for c in script.curves.values()) > 0.1
+        after = int(off * script.fps) + 1
+        assert max(abs(float(c[after])) for c in script.curves.values()) < 1e-6
+        # nothing else starts until it has ended
+        assert all(e[0] >= off + 0.3 for e in script.events[1:])
+        assert all(n[0] >= off + 0.3 for n in script.nuisances)
+        ann = annotation("x.mp4", script, "0" * 64)
+        assert (ann["segments"][0]["onset_frame"], ann["segments"][0]["apex_frame"]) == (0, 0)
+        assert annotation_from_dict(ann, "x").segments[0].kind == "macro"
+    # without the option a clip's script is the plain seeded one, as every set rendered before
+    plain, _ = clip_script(1, 99, HELDOUT, "dev")
+    rng = np.random.default_rng(np.random.SeedSequence([99, 1]))
+    assert plain.events == make_script(rng, HELDOUT, plain.face).events

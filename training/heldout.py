@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from training.generator import GenConfig
-from training.imagespace.script import RenderConfig, Script, make_script
+from training.imagespace.script import RenderConfig, Script, arrive_mid_expression, make_script
 
 log = logging.getLogger("heldout")
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +64,7 @@ _KIND = {"blink": "blink", "double_blink": "blink", "head": "head_turn", "speech
 
 def _seg(kind: str, on: float, apex: float, off: float, fps: float, n: int, **kw: object) -> dict:  # type: ignore[type-arg]
     last = n - 1
-    fr = [min(int(round(t * fps)), last) for t in (on, apex, off)]
+    fr = [min(max(int(round(t * fps)), 0), last) for t in (on, apex, off)]
     d: dict[str, object] = {"kind": kind, **kw}
     for name, f in zip(("onset", "apex", "offset"), fr, strict=True):
         d[f"{name}_frame"] = f
@@ -102,23 +102,30 @@ def annotation(name: str, s: Script, sha: str) -> dict:  # type: ignore[type-arg
 
 
 def clip_script(
-    i: int, seed: int, cfg: RenderConfig, split: str
+    i: int, seed: int, cfg: RenderConfig, split: str, arrive: bool = False
 ) -> tuple[Script, np.random.Generator]:
     """Clip ``i``'s script and the generator it was drawn from (the renderer draws on), exactly
-    as ``write_clip`` makes them: ``training.strength_report`` re-makes them without rendering."""
+    as ``write_clip`` makes them: ``training.strength_report`` re-makes them without rendering.
+    ``arrive``: the face arrives mid-expression (scripts are re-drawn, seeded, until one leaves
+    room for it at the start)."""
     from training.imagespace.faces import SPECS
 
     faces = [s.name for s in SPECS if s.split == split]
     rng = np.random.default_rng(np.random.SeedSequence([seed, i]))
-    return make_script(rng, cfg, faces[i % len(faces)]), rng
+    script = make_script(rng, cfg, faces[i % len(faces)])
+    while arrive and not arrive_mid_expression(rng, script, cfg):
+        script = make_script(rng, cfg, faces[i % len(faces)])
+    return script, rng
 
 
-def write_clip(out: Path, i: int, seed: int, cfg: RenderConfig, split: str) -> Path:
+def write_clip(
+    out: Path, i: int, seed: int, cfg: RenderConfig, split: str, arrive: bool = False
+) -> Path:
     """Render clip ``i`` to ``out`` (mp4 + json); returns the clip path."""
     from training.imagespace.faces import face_by_name
     from training.imagespace.render import Rig, render
 
-    script, rng = clip_script(i, seed, cfg, split)
+    script, rng = clip_script(i, seed, cfg, split, arrive)
     face = script.face
     path = out / f"heldout_{i:03d}_{face}_{int(script.fps)}fps.mp4"
     rig = Rig.build(face_by_name(face))
@@ -133,7 +140,12 @@ def write_clip(out: Path, i: int, seed: int, cfg: RenderConfig, split: str) -> P
 
 
 def build(
-    out: Path, n: int, seed: int, split: str = "heldout", cfg: RenderConfig = HELDOUT
+    out: Path,
+    n: int,
+    seed: int,
+    split: str = "heldout",
+    cfg: RenderConfig = HELDOUT,
+    arrive: bool = False,
 ) -> list[Path]:
     """Write (or keep) ``n`` held-out clips of the faces of ``split``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -141,13 +153,15 @@ def build(
     want = {"n": n, "seed": seed, "cfg": repr(cfg)}
     if split != "heldout":
         want["split"] = split
+    if arrive:
+        want["arrive"] = True
     if stamp.exists() and json.loads(stamp.read_text()) == want:
         clips = sorted(out.glob("heldout_*.mp4"))
         if len(clips) == n:
             return clips
     for old in out.glob("heldout_*"):
         old.unlink()
-    clips = [write_clip(out, i, seed, cfg, split) for i in range(n)]
+    clips = [write_clip(out, i, seed, cfg, split, arrive) for i in range(n)]
     stamp.write_text(json.dumps(want) + "\n")
     return clips
 
@@ -167,10 +181,14 @@ def main() -> None:
         "--strength", default="weak", choices=("weak", "full"),
         help="weak: partial, low-intensity slips (default); full: mostly full prototypes",
     )  # fmt: skip
+    ap.add_argument(
+        "--arrive", action="store_true",
+        help="every clip starts mid-expression: a long expression at its apex on frame 0",
+    )  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     args = ap.parse_args()
     cfg = FULL if args.strength == "full" else HELDOUT
-    clips = build(args.out, args.n, args.seed, args.split, cfg)
+    clips = build(args.out, args.n, args.seed, args.split, cfg, args.arrive)
     log.info("%d held-out clips in %s", len(clips), args.out)
 
 

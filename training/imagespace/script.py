@@ -214,6 +214,36 @@ def make_script(rng: np.random.Generator, cfg: RenderConfig, face: str) -> Scrip
     return s
 
 
+def arrive_mid_expression(rng: np.random.Generator, s: Script, cfg: RenderConfig) -> bool:
+    """Put a long expression already at its apex on the first frame (a face that arrives
+    mid-expression: it must not become its own neutral). It holds 1.5-4 s and falls in 0.3-1 s;
+    returns False, changing nothing, when that would overlap the script's own events."""
+    hold, fall = float(rng.uniform(1.5, 4.0)), float(rng.uniform(0.3, 1.0))
+    off = hold + fall
+    if any(on < off + 0.3 for on, *_ in s.events) or any(
+        on < off + 0.3 for on, _, _ in s.nuisances
+    ):
+        return False
+    emo = str(rng.choice(EMOTIONS))
+    t = np.arange(s.n) / s.fps
+    g = cfg.gen
+    level = min(1.2, (g.intensity_min + (1 - g.intensity_min) * rng.beta(*g.intensity_beta))
+                * rng.uniform(1.0, 1.8)) * rng.uniform(*cfg.intensity_scale)  # fmt: skip
+    side = "LR"[int(rng.integers(2))]
+    for au in _expression_aus(rng, emo, g):
+        y = _bump(t, -0.5, 0.0, off, hold) * level * rng.uniform(0.7, 1.3)
+        if au in CENTRAL:
+            _add(s.curves, au, y)
+        elif emo == "contempt":
+            _add(s.curves, f"{au}_{side}", y)
+        else:
+            asym = rng.uniform(0.8, 1.2)
+            _add(s.curves, f"{au}_L", y * asym)
+            _add(s.curves, f"{au}_R", y / asym)
+    s.events.insert(0, (0.0, 0.0, off, emo, "macro"))
+    return True
+
+
 def emotion_aus() -> dict[str, tuple[str, ...]]:
     """The prototypes the scripts draw from (for documentation and tests)."""
     return dict(PROTOTYPES)
