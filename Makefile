@@ -92,17 +92,23 @@ eval-heldout: $(VENV)/.installed
 	$(VENV)/bin/microslip eval build/heldout-full/heldout_*.mp4 --truth-dir build/heldout-full \
 		--json build/eval-heldout-full.json
 
-# Development set: the two development faces (public-domain portraits, never trained on), two
-# seeds, 120 clips, observed once by the face stage; options and thresholds are chosen on it
+# Development sets: the two development faces (public-domain portraits, never trained on),
+# observed once by the face stage; options and thresholds are chosen on them
 # (training/offline_eval.py scores a variant in seconds), so the held-out sets stay unturned.
+# dev, dev2, dev3: weak slips (seeds as in the model card); devfull: full strength; arrive:
+# full strength, every clip starting mid-expression. Each set is scored on its own.
+DEV_SETS := dev:--n=40:--seed=515151 dev2:--n=80:--seed=616161 dev3:--n=80:--seed=909090 \
+	devfull:--n=60:--seed=828282:--strength=full arrive:--n=30:--seed=313131:--strength=full:--arrive
 eval-dev: $(VENV)/.installed
 	$(VENV)/bin/microslip models fetch
-	PYTHONPATH=. nice -n 10 $(PY) -m training.heldout --out build/dev --split dev --n 40 --seed 515151
-	PYTHONPATH=. nice -n 10 $(PY) -m training.heldout --out build/dev2 --split dev --n 80 --seed 616161
-	PYTHONPATH=. $(PY) -m training.offline_eval observe build/dev/heldout_*.mp4 --out build/observed/dev
-	PYTHONPATH=. $(PY) -m training.offline_eval observe build/dev2/heldout_*.mp4 --out build/observed/dev2
-	PYTHONPATH=. $(PY) -m training.offline_eval score build/observed/dev build/observed/dev2 \
-		--json build/eval-dev.json
+	@set -e; for spec in $(DEV_SETS); do \
+		name=$${spec%%:*}; opts=$$(echo $${spec#*:} | tr ':' ' '); \
+		PYTHONPATH=. nice -n 10 $(PY) -m training.heldout --out build/$$name --split dev $$opts; \
+		PYTHONPATH=. $(PY) -m training.offline_eval observe build/$$name/heldout_*.mp4 \
+			--out build/observed/$$name; \
+		echo "== $$name"; PYTHONPATH=. $(PY) -m training.offline_eval score build/observed/$$name \
+			--json build/eval-$$name.json; \
+	done
 
 # Install and run on emulated arm64 Debian Bookworm (a Pi's userland); needs root, see README.
 pi-check: $(VENV)/.installed
