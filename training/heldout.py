@@ -173,9 +173,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--seed", type=int, default=424242)
     ap.add_argument(
-        "--split", default="heldout", choices=("heldout", "heldout_expressive", "dev"),
-        help="faces: neutral-looking (default), photographs with a standing expression, or the "
-        "development faces (for choosing options; the held-out sets are scored, not tuned on)",
+        "--split", default="heldout", choices=("heldout", "heldout_expressive", "dev", "train"),
+        help="faces: neutral-looking (default), photographs with a standing expression, the "
+        "development faces (for choosing options; the held-out sets are scored, not tuned on), "
+        "or the training faces (to diagnose the renderer and proxies: no test of generalisation)",
     )  # fmt: skip
     ap.add_argument(
         "--strength", default="weak", choices=("weak", "full"),
