@@ -64,18 +64,17 @@ def _add(curves: dict[str, np.ndarray], key: str, y: np.ndarray) -> None:
         curves[key] = y.copy()
 
 
-def _expression(rng, t, curves, emo, on, cfg: RenderConfig, macro: bool):  # type: ignore[no-untyped-def]
-    rise, hold, fall = _timing(rng, cfg.gen, macro)
-    apex = on + rise
-    off = apex + hold + fall
+def _draw_prototype(rng, curves, emo: str, cfg: RenderConfig, macro: bool, bump) -> None:  # type: ignore[no-untyped-def]
+    """Add one expression's AU curves to ``curves``: its level, side and AUs drawn here, each
+    AU's 0..1 time course from ``bump(rng)``."""
     g = cfg.gen
-    base_i = g.intensity_min + (1 - g.intensity_min) * rng.beta(*g.intensity_beta)
+    level = g.intensity_min + (1 - g.intensity_min) * rng.beta(*g.intensity_beta)
     if macro:
-        base_i = min(1.2, base_i * rng.uniform(1.0, 1.8))
-    base_i *= rng.uniform(*cfg.intensity_scale)
+        level = min(1.2, level * rng.uniform(1.0, 1.8))
+    level *= rng.uniform(*cfg.intensity_scale)
     side = "LR"[int(rng.integers(2))]
     for au in _expression_aus(rng, emo, g):
-        y = _bump(t, on + rng.normal(0, 0.01), apex, off, hold) * base_i * rng.uniform(0.7, 1.3)
+        y = bump(rng) * level * rng.uniform(0.7, 1.3)
         if au in CENTRAL:
             _add(curves, au, y)
         elif emo == "contempt":
@@ -84,6 +83,15 @@ def _expression(rng, t, curves, emo, on, cfg: RenderConfig, macro: bool):  # typ
             asym = rng.uniform(0.8, 1.2)
             _add(curves, f"{au}_L", y * asym)
             _add(curves, f"{au}_R", y / asym)
+
+
+def _expression(rng, t, curves, emo, on, cfg: RenderConfig, macro: bool):  # type: ignore[no-untyped-def]
+    rise, hold, fall = _timing(rng, cfg.gen, macro)
+    apex = on + rise
+    off = apex + hold + fall
+    _draw_prototype(
+        rng, curves, emo, cfg, macro, lambda r: _bump(t, on + r.normal(0, 0.01), apex, off, hold)
+    )
     return apex, off
 
 
@@ -226,20 +234,7 @@ def arrive_mid_expression(rng: np.random.Generator, s: Script, cfg: RenderConfig
         return False
     emo = str(rng.choice(EMOTIONS))
     t = np.arange(s.n) / s.fps
-    g = cfg.gen
-    level = min(1.2, (g.intensity_min + (1 - g.intensity_min) * rng.beta(*g.intensity_beta))
-                * rng.uniform(1.0, 1.8)) * rng.uniform(*cfg.intensity_scale)  # fmt: skip
-    side = "LR"[int(rng.integers(2))]
-    for au in _expression_aus(rng, emo, g):
-        y = _bump(t, -0.5, 0.0, off, hold) * level * rng.uniform(0.7, 1.3)
-        if au in CENTRAL:
-            _add(s.curves, au, y)
-        elif emo == "contempt":
-            _add(s.curves, f"{au}_{side}", y)
-        else:
-            asym = rng.uniform(0.8, 1.2)
-            _add(s.curves, f"{au}_L", y * asym)
-            _add(s.curves, f"{au}_R", y / asym)
+    _draw_prototype(rng, s.curves, emo, cfg, True, lambda _: _bump(t, -0.5, 0.0, off, hold))
     s.events.insert(0, (0.0, 0.0, off, emo, "macro"))
     return True
 
